@@ -1,0 +1,54 @@
+# kexue_notes: the two set-up commands of the README are `make book` and `make test`.
+# Both create .venv (torch first, then the pinned requirements) and the local MathJax when missing.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MATHJAX := _mathjax/mathjax/tex-chtml.js
+JB_FLAGS := -W -n --keep-going
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MPLBACKEND := Agg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: book test lint serve lock clean
+
+book: $(STAMP) $(MATHJAX)  ## Build the HTML book into _build/html (strict: warnings are errors).
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+
+test: $(STAMP) $(MATHJAX)  ## Lint, then run every test: package tests, every page (nbval), the strict book build.
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+serve: book  ## Serve the built book at http://localhost:8000
+	$(BIN)/python -m http.server 8000 --directory _build/html
+
+# torch goes in first and alone: any other order pulls several GB of CUDA wheels.
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+# MathJax 3 from npm (pinned by package-lock.json), trimmed to what tex-chtml needs, outside _static/.
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf _mathjax && mkdir -p _mathjax/mathjax/output
+	cp -r node_modules/mathjax/es5/tex-chtml.js node_modules/mathjax/es5/input \
+	      node_modules/mathjax/es5/ui _mathjax/mathjax/
+	cp -r node_modules/mathjax/es5/output/chtml node_modules/mathjax/es5/output/chtml.js \
+	      _mathjax/mathjax/output/
+	touch $@
+
+# Refresh constraints.txt from the current environment after changing requirements.txt.
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==.*/torch==2.13.0/' > constraints.txt
+
+clean:
+	rm -rf _build _mathjax

@@ -1,0 +1,55 @@
+"""Collect every page of the book as an nbval notebook, read through jupytext (no .ipynb on disk).
+
+A page is a MyST Markdown notebook under ``book/``; each of its code cells becomes one test item,
+``book/<part>/<page>.md::Cell N``, run in a fresh kernel in the page's folder. Outputs are not
+compared (the pages carry none); a cell fails when it raises, which includes a failed ``assert``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import jupytext
+import pytest
+from nbval.plugin import IPyNbCell, IPyNbFile
+
+ROOT = Path(__file__).parent
+BOOK = ROOT / "book"
+
+# Pages must run offline and without a display; kernels inherit this environment.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["MPLBACKEND"] = "Agg"
+
+
+def read_page(path: Path) -> jupytext.NotebookNode:
+    """Read a page as a notebook. The format is given explicitly: guessing can yield no cells."""
+    return jupytext.read(path, fmt="md:myst")
+
+
+def is_notebook_page(path: Path) -> bool:
+    """A page is a notebook when its front matter carries a jupytext header and a kernel."""
+    head = path.read_text(encoding="utf-8")[:1000]
+    return path.suffix == ".md" and head.startswith("---") and "jupytext" in head and "kernelspec" in head
+
+
+class MystNotebook(IPyNbFile):
+    """nbval's notebook collector, fed by jupytext instead of nbformat."""
+
+    def collect(self) -> Iterator[IPyNbCell]:
+        self.nb = read_page(self.path)
+        code_cells = (cell for cell in self.nb.cells if cell.cell_type == "code")
+        for cell_num, cell in enumerate(code_cells):
+            yield IPyNbCell.from_parent(
+                self, name=f"Cell {cell_num}", cell_num=cell_num, cell=cell,
+                options=defaultdict(bool, check=False),
+            )
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.is_relative_to(BOOK) and is_notebook_page(file_path):
+        return MystNotebook.from_parent(parent, path=file_path)
+    return None

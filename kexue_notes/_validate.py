@@ -1,0 +1,117 @@
+"""Input checks shared by every module: bad input raises a clear error that names the argument.
+
+Each helper returns the validated value converted to the type the caller computes with, so a
+function reads ``x = as_array(x, "x", ndim=2)`` and then uses ``x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+__all__ = [
+    "as_array",
+    "as_tensor",
+    "check_fraction",
+    "check_positive",
+    "check_probabilities",
+]
+
+
+def _shape_text(shape: Sequence[int | None]) -> str:
+    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+
+
+def _check_shape(actual: tuple[int, ...], name: str, ndim: int | None,
+                 shape: Sequence[int | None] | None) -> None:
+    if ndim is not None and len(actual) != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {actual}")
+    if shape is not None:
+        if len(actual) != len(shape) or any(
+            want is not None and want != got for want, got in zip(shape, actual, strict=False)
+        ):
+            raise ValueError(f"{name} must have shape {_shape_text(shape)}, got {actual}")
+
+
+def as_array(x: Any, name: str, *, ndim: int | None = None,
+             shape: Sequence[int | None] | None = None) -> NDArray[np.float64]:
+    """Return ``x`` as a finite float64 NumPy array, or raise naming ``name``.
+
+    ``shape`` may hold ``None`` for a free axis, e.g. ``(None, 3)``.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if isinstance(x, str | bytes) or x is None:
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+    _check_shape(arr.shape, name, ndim, shape)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, but it holds NaN or infinity")
+    return arr
+
+
+def as_tensor(x: Any, name: str, *, ndim: int | None = None,
+              shape: Sequence[int | None] | None = None,
+              dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Return ``x`` as a finite floating torch tensor, or raise naming ``name``.
+
+    Tensors keep their device and autograd graph; a floating tensor keeps its dtype, other input is
+    converted to ``dtype``.
+    """
+    if not isinstance(x, torch.Tensor):
+        if isinstance(x, str | bytes) or x is None:
+            raise TypeError(f"{name} must be a tensor or an array of numbers, got {type(x).__name__}")
+        try:
+            x = torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=dtype)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"{name} must be a tensor or an array of numbers, got {type(x).__name__}"
+            ) from err
+    elif not x.is_floating_point():
+        x = x.to(dtype)
+    _check_shape(tuple(x.shape), name, ndim, shape)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} must be finite, but it holds NaN or infinity")
+    return x
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float if it is positive (or zero when ``allow_zero``), else raise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+    return v
+
+
+def check_fraction(value: Any, name: str, *, closed: bool = True) -> float:
+    """Return ``value`` as a float in [0, 1] (or (0, 1) when not ``closed``), else raise."""
+    v = check_positive(value, name, allow_zero=True)
+    if v > 1 or (not closed and v in (0.0, 1.0)):
+        interval = "[0, 1]" if closed else "(0, 1)"
+        raise ValueError(f"{name} must lie in {interval}, got {value}")
+    return v
+
+
+def check_probabilities(p: Any, name: str, *, axis: int = -1,
+                        atol: float = 1e-9) -> NDArray[np.float64]:
+    """Return ``p`` as an array of probabilities that are >= 0 and sum to one along ``axis``."""
+    arr = as_array(p, name)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must hold at least one probability vector, got a scalar")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be non-negative, got minimum {arr.min():.3g}")
+    sums = arr.sum(axis=axis)
+    if not np.allclose(sums, 1.0, rtol=0, atol=atol):
+        worst = float(np.max(np.abs(sums - 1.0)))
+        raise ValueError(f"{name} must sum to 1 along axis {axis}; off by up to {worst:.3g}")
+    return arr
