@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: book test lint serve lock clean
+.PHONY: book test lint serve lab lock clean
 
 book: $(STAMP) $(MATHJAX)  ## Build the HTML book into _build/html (strict: warnings are errors).
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
@@ -27,6 +27,9 @@ lint: $(STAMP)
 
 serve: book  ## Serve the built book at http://localhost:8000
 	$(BIN)/python -m http.server 8000 --directory _build/html
+
+lab: $(STAMP)  ## Open the pages as notebooks in JupyterLab (jupytext reads the .md files).
+	$(BIN)/jupyter lab book
 
 # torch goes in first and alone: any other order pulls several GB of CUDA wheels.
 $(STAMP): requirements.txt constraints.txt pyproject.toml

@@ -33,7 +33,17 @@ def read_page(path: Path) -> jupytext.NotebookNode:
 def is_notebook_page(path: Path) -> bool:
     """A page is a notebook when its front matter carries a jupytext header and a kernel."""
     head = path.read_text(encoding="utf-8")[:1000]
-    return path.suffix == ".md" and head.startswith("---") and "jupytext" in head and "kernelspec" in head
+    front = head.startswith("---") and "jupytext" in head and "kernelspec" in head
+    return path.suffix == ".md" and front
+
+
+#: Every notebook page of the book, and its id ``<part>/<page>``.
+PAGES = sorted(p for p in BOOK.rglob("*.md") if is_notebook_page(p))
+PAGE_IDS = [p.relative_to(BOOK).with_suffix("").as_posix() for p in PAGES]
+
+#: Values each page glued while nbval ran it: {"book/<part>/<page>": {key: text}}. The strict
+#: build in tests/test_book.py runs every page again and must glue the same values.
+GLUED: dict[str, dict[str, str]] = {}
 
 
 class MystNotebook(IPyNbFile):
@@ -47,6 +57,16 @@ class MystNotebook(IPyNbFile):
                 self, name=f"Cell {cell_num}", cell_num=cell_num, cell=cell,
                 options=defaultdict(bool, check=False),
             )
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if isinstance(item, IPyNbCell) and item.test_outputs:
+        page = item.path.relative_to(ROOT).with_suffix("").as_posix()
+        for out in item.test_outputs:
+            record = out.get("metadata", {}).get("scrapbook")
+            if record:
+                text = out["data"].get(record["mime_prefix"] + "text/plain", "")
+                GLUED.setdefault(page, {})[record["name"]] = text
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -1,6 +1,7 @@
 """Companion package of the kexue_notes book.
 
-One module per theme; every public function names, in its docstring, the page and equation that use it.
+One module per theme; every public function names, in its docstring, the page and equation that
+use it.
 
 - :mod:`kexue_notes.graphs`: the map equation of Infomap.
 - :mod:`kexue_notes.diffusion`: DDPM forward process and posterior.

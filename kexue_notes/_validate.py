@@ -30,11 +30,10 @@ def _check_shape(actual: tuple[int, ...], name: str, ndim: int | None,
                  shape: Sequence[int | None] | None) -> None:
     if ndim is not None and len(actual) != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {actual}")
-    if shape is not None:
-        if len(actual) != len(shape) or any(
-            want is not None and want != got for want, got in zip(shape, actual, strict=False)
-        ):
-            raise ValueError(f"{name} must have shape {_shape_text(shape)}, got {actual}")
+    if shape is not None and (len(actual) != len(shape) or any(
+        want is not None and want != got for want, got in zip(shape, actual, strict=False)
+    )):
+        raise ValueError(f"{name} must have shape {_shape_text(shape)}, got {actual}")
 
 
 def as_array(x: Any, name: str, *, ndim: int | None = None,
@@ -67,7 +66,9 @@ def as_tensor(x: Any, name: str, *, ndim: int | None = None,
     """
     if not isinstance(x, torch.Tensor):
         if isinstance(x, str | bytes) or x is None:
-            raise TypeError(f"{name} must be a tensor or an array of numbers, got {type(x).__name__}")
+            raise TypeError(
+                f"{name} must be a tensor or an array of numbers, got {type(x).__name__}"
+            )
         try:
             x = torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=dtype)
         except (TypeError, ValueError) as err:

@@ -1,7 +1,7 @@
 """One figure style for the whole book, kept apart from the maths.
 
-Every page calls :func:`use_book_style` once before drawing, so figures share size, fonts and colours
-and stay legible at page width.
+Every page calls :func:`use_book_style` once before drawing, so figures share size, fonts and
+colours and stay legible at page width.
 """
 
 from __future__ import annotations

@@ -1,0 +1,104 @@
+"""The strict HTML build of the whole book, and what a reader gets from it.
+
+``jupyter-book build . -W -n --keep-going`` executes every page (``raise_on_error`` fails a page
+whose cell raises), resolves every reference nitpickily and treats every warning as an error. The
+test then opens the HTML: each page has its figure, rendered-math markup, local MathJax, a
+download of its notebook, a run time under the budget, and the same glued numbers as the nbval run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import GLUED, PAGE_IDS, ROOT
+
+HTML = ROOT / "_build" / "html"
+EXECUTED = ROOT / "_build" / "jupyter_execute"
+BUDGET_SECONDS = 20.0
+
+
+@pytest.fixture(scope="module")
+def build() -> str:
+    if not (ROOT / "_mathjax" / "mathjax" / "tex-chtml.js").is_file():
+        pytest.fail("local MathJax is missing: run `make test` (it installs MathJax with npm)")
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    run = subprocess.run([str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going"],
+                         capture_output=True, text=True, cwd=ROOT)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, "the strict book build failed:\n" + log[-6000:]
+    return log
+
+
+def glued_values(notebook: Path) -> dict[str, str]:
+    values = {}
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        for out in cell.get("outputs", []):
+            record = out.get("metadata", {}).get("scrapbook")
+            if record:
+                values[record["name"]] = out["data"].get(record["mime_prefix"] + "text/plain", "")
+    return values
+
+
+def run_times(build: str) -> dict[str, float]:
+    """Seconds per page, read from the execution-statistics page made by the build."""
+    html = (HTML / "book" / "reference" / "execution-statistics.html").read_text(encoding="utf-8")
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", html, flags=re.S)
+    times = {}
+    for row in rows:
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+        if len(cells) >= 4:
+            times[cells[0]] = float(cells[3])
+    return times
+
+
+def test_book_builds_without_warnings(build: str) -> None:
+    assert "build succeeded" in build
+
+
+@pytest.mark.parametrize("page", PAGE_IDS)
+def test_page_renders_for_a_reader(build: str, page: str) -> None:
+    html = (HTML / "book" / f"{page}.html").read_text(encoding="utf-8")
+    assert 'class="math' in html, "equations are marked up for MathJax"
+    assert "mathjax/tex-chtml.js" in html and "cdn" not in html.split("tex-chtml.js")[0][-200:]
+    assert f"_sources/book/{page}.ipynb" in html, "the notebook can be downloaded"
+    assert f"_sources/book/{page}.md" in html, "the MyST source can be downloaded"
+    assert "<img" in html, "the page shows a figure"
+    for bad in ("Traceback (most recent call last)", "Warning:", "NameError", "stderr"):
+        assert bad not in html, f"the page shows {bad!r}"
+
+
+@pytest.mark.parametrize("page", PAGE_IDS)
+def test_page_is_deterministic(build: str, page: str) -> None:
+    """The build ran the page again (or reused a cached run): it glued the numbers nbval saw."""
+    built = glued_values(EXECUTED / "book" / f"{page}.ipynb")
+    assert built, "the page glues its numbers"
+    nbval = GLUED.get(f"book/{page}")
+    if nbval is None:
+        pytest.skip("the page did not run under nbval in this session")
+    assert built == nbval
+
+
+def test_every_page_runs_within_budget(build: str) -> None:
+    times = run_times(build)
+    for page in PAGE_IDS:
+        name = f"book/{page}"
+        assert name in times, f"{name} missing from the execution statistics"
+        assert times[name] <= BUDGET_SECONDS, f"{name} took {times[name]:.1f} s"
+
+
+def test_mathjax_is_served_with_the_book(build: str) -> None:
+    assert (HTML / "mathjax" / "tex-chtml.js").is_file()
+    assert not (HTML / "_static" / "mathjax").exists()
+
+
+def test_api_reference_links_back_to_pages(build: str) -> None:
+    api = (HTML / "book" / "reference" / "api.html").read_text(encoding="utf-8")
+    for page in PAGE_IDS:
+        assert f"../{page}.html" in api, f"the API reference does not link to {page}"
