@@ -18,12 +18,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 book: $(STAMP) $(MATHJAX)  ## Build the HTML book into _build/html (strict: warnings are errors).
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 
-test: $(STAMP) $(MATHJAX)  ## Lint, then run every test: package tests, every page (nbval), the strict book build.
+test: $(STAMP) $(MATHJAX)  ## Lint and type-check, then every test: package, pages (nbval), strict book build.
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 serve: book  ## Serve the built book at http://localhost:8000
 	$(BIN)/python -m http.server 8000 --directory _build/html

@@ -7,6 +7,7 @@ colours and stay legible at page width.
 from __future__ import annotations
 
 import matplotlib as mpl
+from cycler import cycler
 
 #: Colour cycle shared by all pages (colour-blind safe, Okabe–Ito).
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -27,5 +28,5 @@ def use_book_style() -> None:
         "grid.alpha": 0.3,
         "axes.spines.top": False,
         "axes.spines.right": False,
-        "axes.prop_cycle": mpl.cycler(color=PALETTE),
+        "axes.prop_cycle": cycler(color=PALETTE),
     })
