@@ -6,12 +6,15 @@ function reads ``x = as_array(x, "x", ndim=2)`` and then uses ``x``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:  # torch is imported only when a tensor is asked for: it takes seconds to load
+    import torch
 
 __all__ = [
     "as_array",
@@ -36,13 +39,19 @@ def _check_shape(actual: tuple[int, ...], name: str, ndim: int | None,
         raise ValueError(f"{name} must have shape {_shape_text(shape)}, got {actual}")
 
 
+def _is_tensor(x: Any) -> bool:
+    """Whether ``x`` is a torch tensor; without importing torch if nothing has imported it yet."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def as_array(x: Any, name: str, *, ndim: int | None = None,
              shape: Sequence[int | None] | None = None) -> NDArray[np.float64]:
     """Return ``x`` as a finite float64 NumPy array, or raise naming ``name``.
 
     ``shape`` may hold ``None`` for a free axis, e.g. ``(None, 3)``.
     """
-    if isinstance(x, torch.Tensor):
+    if _is_tensor(x):
         x = x.detach().cpu().numpy()
     if isinstance(x, str | bytes) or x is None:
         raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
@@ -58,12 +67,15 @@ def as_array(x: Any, name: str, *, ndim: int | None = None,
 
 def as_tensor(x: Any, name: str, *, ndim: int | None = None,
               shape: Sequence[int | None] | None = None,
-              dtype: torch.dtype = torch.float64) -> torch.Tensor:
+              dtype: torch.dtype | None = None) -> torch.Tensor:
     """Return ``x`` as a finite floating torch tensor, or raise naming ``name``.
 
     Tensors keep their device and autograd graph; a floating tensor keeps its dtype, other input is
-    converted to ``dtype``.
+    converted to ``dtype`` (float64 by default).
     """
+    import torch
+
+    dtype = torch.float64 if dtype is None else dtype
     if not isinstance(x, torch.Tensor):
         if isinstance(x, str | bytes) or x is None:
             raise TypeError(
