@@ -10,7 +10,6 @@ JB_FLAGS := -W -n --keep-going
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: book test lint serve lab lock clean

@@ -19,10 +19,10 @@ from nbval.plugin import IPyNbCell, IPyNbFile
 ROOT = Path(__file__).parent
 BOOK = ROOT / "book"
 
-# Pages must run offline and without a display; kernels inherit this environment.
+# Pages must run offline; kernels inherit this environment. (No MPLBACKEND: kernels draw with the
+# inline backend, and a backend such as Agg would drop every figure from the page's outputs.)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ["MPLBACKEND"] = "Agg"
 
 
 def read_page(path: Path) -> jupytext.NotebookNode:
