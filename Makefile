@@ -11,6 +11,8 @@ JB_FLAGS := -W -n --keep-going
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Pages draw with the inline backend; an inherited MPLBACKEND (e.g. Agg) would drop their figures.
+unexport MPLBACKEND
 
 .PHONY: book test lint serve lab lock clean
 

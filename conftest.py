@@ -19,10 +19,11 @@ from nbval.plugin import IPyNbCell, IPyNbFile
 ROOT = Path(__file__).parent
 BOOK = ROOT / "book"
 
-# Pages must run offline; kernels inherit this environment. (No MPLBACKEND: kernels draw with the
-# inline backend, and a backend such as Agg would drop every figure from the page's outputs.)
+# Pages must run offline; kernels inherit this environment. MPLBACKEND is cleared: kernels must draw
+# with the inline backend, as a backend such as Agg would drop every figure from the page's outputs.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.pop("MPLBACKEND", None)
 
 
 def read_page(path: Path) -> jupytext.NotebookNode:
