@@ -47,6 +47,11 @@ PAGE_IDS = [p.relative_to(BOOK).with_suffix("").as_posix() for p in PAGES]
 GLUED: dict[str, dict[str, str]] = {}
 
 
+def glued_text(data: dict[str, str]) -> str:
+    """What a glued value shows: its LaTeX if it has one (sympy results), else its plain text."""
+    return data.get("text/latex") or data.get("text/plain", "")
+
+
 class MystNotebook(IPyNbFile):
     """nbval's notebook collector, fed by jupytext instead of nbformat."""
 
@@ -66,8 +71,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         for out in item.test_outputs:
             record = out.get("metadata", {}).get("scrapbook")
             if record:
-                text = out["data"].get(record["mime_prefix"] + "text/plain", "")
-                GLUED.setdefault(page, {})[record["name"]] = text
+                data = {k.removeprefix(record["mime_prefix"]): v for k, v in out["data"].items()}
+                GLUED.setdefault(page, {})[record["name"]] = glued_text(data)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GLUED, PAGE_IDS, ROOT
+from conftest import GLUED, PAGE_IDS, ROOT, glued_text
 
 HTML = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
@@ -35,14 +35,10 @@ def build() -> str:
     return log
 
 
-def glued_values(notebook: Path) -> dict[str, str]:
-    values = {}
-    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
-        for out in cell.get("outputs", []):
-            record = out.get("metadata", {}).get("scrapbook")
-            if record:
-                values[record["name"]] = out["data"].get(record["mime_prefix"] + "text/plain", "")
-    return values
+def glued_values(page: str) -> dict[str, str]:
+    """The values the build glued for a page (myst-nb stores them beside the executed notebook)."""
+    path = EXECUTED / "book" / f"{page}.glue.json"
+    return {key: glued_text(out["data"]) for key, out in json.loads(path.read_text()).items()}
 
 
 def run_times(build: str) -> dict[str, float]:
@@ -77,7 +73,7 @@ def test_page_renders_for_a_reader(build: str, page: str) -> None:
 @pytest.mark.parametrize("page", PAGE_IDS)
 def test_page_is_deterministic(build: str, page: str) -> None:
     """The build ran the page again (or reused a cached run): it glued the numbers nbval saw."""
-    built = glued_values(EXECUTED / "book" / f"{page}.ipynb")
+    built = glued_values(page)
     assert built, "the page glues its numbers"
     nbval = GLUED.get(f"book/{page}")
     if nbval is None:
