@@ -3,8 +3,15 @@
 One module per theme; every public function names, in its docstring, the page and equation that
 use it.
 
+- :mod:`kexue_notes.diffusion`: DDPM's schedule, forward process, posterior and reverse step.
+- :mod:`kexue_notes.diffusion_loss`: DDPM as a VAE: ELBO terms, the one- and two-noise losses.
+- :mod:`kexue_notes.ddim`: DDIM and the reverse samplers.
+- :mod:`kexue_notes.analytic_variance`: the optimal reverse variance (Analytic-DPM).
+- :mod:`kexue_notes.mixtures`: Gaussian-mixture data, the exact denoiser, a two-sample distance.
+- :mod:`kexue_notes.density`: importance-sampled likelihoods, probabilistic PCA as ground truth.
+- :mod:`kexue_notes.bottleneck`: the VAE's KL term as an information bottleneck.
+- :mod:`kexue_notes.gradient_normalization`: a Lipschitz critic by gradient normalization.
 - :mod:`kexue_notes.graphs`: the map equation of Infomap.
-- :mod:`kexue_notes.diffusion`: DDPM forward process and posterior.
 - :mod:`kexue_notes.whitening`: BERT-whitening with hyperparameters.
 - :mod:`kexue_notes.dimension`: the entropy argument for the word-embedding dimension.
 - :mod:`kexue_notes.plotting`: one shared figure style for the book.

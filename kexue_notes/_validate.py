@@ -19,9 +19,11 @@ if TYPE_CHECKING:  # torch is imported only when a tensor is asked for: it takes
 __all__ = [
     "as_array",
     "as_tensor",
+    "check_count",
     "check_fraction",
     "check_positive",
     "check_probabilities",
+    "is_tensor",
 ]
 
 
@@ -39,7 +41,7 @@ def _check_shape(actual: tuple[int, ...], name: str, ndim: int | None,
         raise ValueError(f"{name} must have shape {_shape_text(shape)}, got {actual}")
 
 
-def _is_tensor(x: Any) -> bool:
+def is_tensor(x: Any) -> bool:
     """Whether ``x`` is a torch tensor; without importing torch if nothing has imported it yet."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
@@ -51,7 +53,7 @@ def as_array(x: Any, name: str, *, ndim: int | None = None,
 
     ``shape`` may hold ``None`` for a free axis, e.g. ``(None, 3)``.
     """
-    if _is_tensor(x):
+    if is_tensor(x):
         x = x.detach().cpu().numpy()
     if isinstance(x, str | bytes) or x is None:
         raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
@@ -93,6 +95,15 @@ def as_tensor(x: Any, name: str, *, ndim: int | None = None,
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} must be finite, but it holds NaN or infinity")
     return x
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as a Python int if it is an integer >= ``minimum``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
 
 
 def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:

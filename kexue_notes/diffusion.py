@@ -144,7 +144,9 @@ def schedule_su(T: int = 1000, beta_max: float = 0.02) -> Schedule:
         TypeError: if ``T`` is not an integer.
         ValueError: if ``T < 1`` or ``beta_max`` is outside :math:`(0, 1]`.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`;
+    :doc:`/book/diffusion/ddpm-autoregressive-vae`;
+    :doc:`/book/diffusion/ddim-high-level-ddpm`.
     """
     T = _check_steps(T)
     beta_max = check_fraction(beta_max, "beta_max")
@@ -200,7 +202,8 @@ def q_step(schedule: Schedule, x_prev: Any, eps: Any, t: Any) -> torch.Tensor:
         TypeError: if ``schedule`` is not a :class:`Schedule` or ``t`` is not an integer.
         ValueError: if ``t`` is out of range or mis-shaped, shapes differ, or an input holds NaN.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`;
+    :doc:`/book/diffusion/ddpm-autoregressive-vae`.
     """
     _check_schedule(schedule)
     x_prev, eps = _same_shape(x_prev, "x_prev", eps, "eps")
@@ -228,7 +231,8 @@ def q_sample(schedule: Schedule, x0: Any, eps: Any, t: Any) -> torch.Tensor:
         TypeError: if ``schedule`` is not a :class:`Schedule` or ``t`` is not an integer.
         ValueError: if ``t`` is out of range or mis-shaped, shapes differ, or an input holds NaN.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-forward-marginal`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-forward-marginal`;
+    :doc:`/book/diffusion/ddpm-autoregressive-vae`.
     """
     _check_schedule(schedule)
     x0, eps = _same_shape(x0, "x0", eps, "eps")
@@ -260,7 +264,8 @@ def posterior_coefficients(schedule: Schedule, t: Any) -> tuple[torch.Tensor, to
         TypeError: if ``schedule`` is not a :class:`Schedule` or ``t`` is not an integer.
         ValueError: if ``t`` is out of range.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-posterior-mean`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-posterior-mean`;
+    :doc:`/book/diffusion/ddim-high-level-ddpm`.
     """
     _check_schedule(schedule)
     t = _check_t(t, schedule, None, low=1)
@@ -290,7 +295,9 @@ def posterior_variance(schedule: Schedule, t: Any) -> torch.Tensor:
         TypeError: if ``schedule`` is not a :class:`Schedule` or ``t`` is not an integer.
         ValueError: if ``t`` is out of range.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-posterior-variance`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-posterior-variance`;
+    :doc:`/book/diffusion/ddpm-autoregressive-vae`;
+    :doc:`/book/diffusion/ddim-high-level-ddpm`.
     """
     _check_schedule(schedule)
     t = _check_t(t, schedule, None, low=1)
@@ -316,7 +323,8 @@ def posterior_mean(schedule: Schedule, x_t: Any, x0: Any, t: Any) -> torch.Tenso
         TypeError: if ``schedule`` is not a :class:`Schedule` or ``t`` is not an integer.
         ValueError: if ``t`` is out of range or mis-shaped, shapes differ, or an input holds NaN.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-posterior-mean`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-posterior-mean`;
+    :doc:`/book/diffusion/ddpm-autoregressive-vae`.
     """
     _check_schedule(schedule)
     x_t, x0 = _same_shape(x_t, "x_t", x0, "x0")
@@ -385,7 +393,8 @@ def x0_to_eps(schedule: Schedule, x_t: Any, x0: Any, t: Any) -> torch.Tensor:
         TypeError: if ``schedule`` is not a :class:`Schedule` or ``t`` is not an integer.
         ValueError: if ``t`` is out of range or mis-shaped, shapes differ, or an input holds NaN.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-eps-to-x0`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-eps-to-x0`;
+    :doc:`/book/diffusion/ddim-high-level-ddpm`.
     """
     _check_schedule(schedule)
     x_t, x0 = _same_shape(x_t, "x_t", x0, "x0")
@@ -417,7 +426,8 @@ def ddpm_mean(schedule: Schedule, x_t: Any, eps: Any, t: Any) -> torch.Tensor:
         ValueError: if ``t`` is out of range or mis-shaped, shapes differ, an input holds NaN, or
             :math:`\alpha_t = 0`.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-reverse-mean`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-reverse-mean`;
+    :doc:`/book/diffusion/ddim-high-level-ddpm`.
     """
     _check_schedule(schedule)
     x_t, eps = _same_shape(x_t, "x_t", eps, "eps")
@@ -493,7 +503,8 @@ def ddpm_step(schedule: Schedule, x_t: Any, eps: Any, t: Any, generator: torch.G
         ValueError: if ``t`` is out of range or mis-shaped, shapes differ, an input holds NaN, or
             ``variance_type`` is unknown.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-reverse-mean`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-reverse-mean`;
+    :doc:`/book/diffusion/ddim-high-level-ddpm`.
     """
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
@@ -538,7 +549,8 @@ def gaussian_data_denoiser(schedule: Schedule, x_t: Any, t: Any, data_mean: floa
         ValueError: if ``t`` is out of range or mis-shaped, ``x_t`` holds NaN, ``data_mean`` is not
             finite or ``data_var`` is negative.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-gaussian-data-reverse`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-gaussian-data-reverse`;
+    :doc:`/book/diffusion/ddim-high-level-ddpm`.
     """
     _check_schedule(schedule)
     x_t = _data(x_t, "x_t")

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from scipy import integrate, optimize, special
 from scipy.spatial.distance import pdist
 
-from kexue_notes._validate import as_array, check_positive
+from kexue_notes._validate import as_array, check_count, check_positive
 
 __all__ = [
     "angle_density",
@@ -63,15 +63,6 @@ def _check_vocab(N: Any, name: str = "N") -> NDArray[np.float64]:
     if np.any(arr <= 1):
         raise ValueError(f"{name} must be > 1 (a number of vectors), got minimum {arr.min():.3g}")
     return arr
-
-
-def _check_count(value: Any, name: str, minimum: int) -> int:
-    """``value`` as a Python int that is at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_rng(rng: Any) -> np.random.Generator:
@@ -375,8 +366,8 @@ def sample_sphere(N: int, n: int, rng: np.random.Generator,
 
     Used in: :doc:`/book/representations/word-embedding-dimension`.
     """
-    N = _check_count(N, "N", 1)
-    n = _check_count(n, "n", 1)
+    N = check_count(N, "N", 1)
+    n = check_count(n, "n", 1)
     rng = _check_rng(rng)
     r = np.sqrt(n) if radius is None else check_positive(radius, "radius")
     g = rng.standard_normal((N, n))
@@ -477,9 +468,9 @@ def mc_entropy(N: int, n: int, rng: np.random.Generator, repeats: int = 1,
 
     Used in: :doc:`/book/representations/word-embedding-dimension`.
     """
-    N = _check_count(N, "N", 1)
-    n = _check_count(n, "n", 1)
-    repeats = _check_count(repeats, "repeats", 1)
+    N = check_count(N, "N", 1)
+    n = check_count(n, "n", 1)
+    repeats = check_count(repeats, "repeats", 1)
     rng = _check_rng(rng)
     entropy = row_entropy if conditional else skipgram_entropy
     return np.array([entropy(sample_sphere(N, n, rng), sample_sphere(N, n, rng))
@@ -540,7 +531,7 @@ def gaussian_projection(X: Any, k: int, rng: np.random.Generator) -> NDArray[np.
     Used in: :doc:`/book/representations/word-embedding-dimension`.
     """
     X = as_array(X, "X", ndim=2)
-    k = _check_count(k, "k", 1)
+    k = check_count(k, "k", 1)
     rng = _check_rng(rng)
     A = rng.normal(0.0, 1.0 / np.sqrt(k), size=(k, X.shape[1]))
     return X @ A.T

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from kexue_notes._validate import (
     as_array,
     as_tensor,
+    check_count,
     check_fraction,
     check_positive,
     check_probabilities,
@@ -59,6 +60,16 @@ def test_as_tensor_errors() -> None:
         as_tensor(torch.zeros(2, 3), "x", shape=(2, 2))
     with pytest.raises(ValueError, match="x must be finite"):
         as_tensor(torch.tensor([math.inf]), "x")
+
+
+def test_check_count() -> None:
+    assert check_count(np.int64(3), "n") == 3
+    with pytest.raises(TypeError, match="n must be an integer, got float"):
+        check_count(3.0, "n")
+    with pytest.raises(TypeError, match="n must be an integer, got bool"):
+        check_count(True, "n")
+    with pytest.raises(ValueError, match="n must be >= 2, got 1"):
+        check_count(1, "n", minimum=2)
 
 
 def test_check_positive_and_fraction() -> None:
