@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MATHJAX := _mathjax/mathjax/tex-chtml.js
-JB_FLAGS := -W -n --keep-going
+JB_FLAGS := -W -n --keep-going --all
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # torch is imported only when a tensor is asked for: it takes
 
 __all__ = [
     "as_array",
+    "as_non_negative",
     "as_tensor",
     "check_count",
     "check_fraction",
@@ -95,6 +96,21 @@ def as_tensor(x: Any, name: str, *, ndim: int | None = None,
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} must be finite, but it holds NaN or infinity")
     return x
+
+
+def as_non_negative(value: Any, name: str) -> torch.Tensor:
+    """Return ``value`` as a finite, non-negative float64 tensor, 0-d or 1-D (a scale or a
+    variance, one per step), or raise naming ``name``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number or a tensor, got bool")
+    import torch
+
+    v = as_tensor(value, name).to(torch.float64)
+    if v.ndim > 1:
+        raise ValueError(f"{name} must be a number or a 1-D tensor, got shape {tuple(v.shape)}")
+    if bool((v < 0).any()):
+        raise ValueError(f"{name} must be >= 0, got minimum {float(v.min()):.3g}")
+    return v
 
 
 def check_count(value: Any, name: str, minimum: int = 1) -> int:

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from kexue_notes._validate import as_tensor, check_positive
+from kexue_notes._validate import as_non_negative, as_tensor, check_positive
 from kexue_notes.diffusion import (
     Schedule,
     _check_real,
@@ -95,7 +95,8 @@ def jump_variance(schedule: Schedule, t: Any, s: Any) -> torch.Tensor:
         ValueError: if a time is out of range, ``s >= t``, the shapes of ``t`` and ``s``
             differ, or :math:`\bar\alpha_s = 0`.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-skip`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-skip`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     _check_schedule(schedule)
     t, s = _check_pair(schedule, t, s, None)
@@ -134,7 +135,8 @@ def ddim_coefficients(schedule: Schedule, t: Any, s: Any,
         ValueError: as :func:`jump_variance`, or if ``sigma`` is negative, NaN or above
             :math:`\bar\beta_s` (the kernel would need a negative variance).
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-kernel-coefficients`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-kernel-coefficients`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     _check_schedule(schedule)
     t, s = _check_pair(schedule, t, s, None)
@@ -169,7 +171,8 @@ def ddim_sigma(schedule: Schedule, t: Any, s: Any, eta: float) -> torch.Tensor:
         ValueError: as :func:`jump_variance`, or if ``eta`` is negative or so large that
             :math:`\sigma > \bar\beta_s`.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-sigma-eta`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-sigma-eta`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     eta = check_positive(eta, "eta", allow_zero=True)
     _check_schedule(schedule)
@@ -214,7 +217,8 @@ def ddim_mean(schedule: Schedule, x_t: Any, eps: Any, t: Any, s: Any, sigma: Any
         ValueError: if a time is out of range or mis-shaped, ``s >= t``, shapes differ, an input
             holds NaN, or ``sigma`` is outside :math:`[0, \bar\beta_s]`.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-update`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-update`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     _check_schedule(schedule)
     x_t, eps = _same_shape(x_t, "x_t", eps, "eps")
@@ -258,14 +262,15 @@ def ddim_step(schedule: Schedule, x_t: Any, eps: Any, t: Any, s: Any, sigma: Any
         ValueError: as :func:`ddim_mean`, if ``noise_std`` is negative or NaN, or if noise must be
             drawn and ``generator`` is ``None``.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-update`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-update`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}"
         )
     mean = ddim_mean(schedule, x_t, eps, t, s, sigma)
-    std = _as_std(sigma if noise_std is None else noise_std,
+    std = as_non_negative(sigma if noise_std is None else noise_std,
                   "sigma" if noise_std is None else "noise_std")
     if not bool((std > 0).any()):
         return mean
@@ -307,7 +312,8 @@ def timestep_sequence(T: int, num_steps: int, spacing: _Spacing = "trailing",
             ``steps_offset`` is negative, or the times are not distinct and within
             :math:`[1, T]`.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-skip`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-skip`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     T = _check_steps(T)
     K = _check_int(num_steps, "num_steps")
@@ -375,7 +381,8 @@ def sample(schedule: Schedule, eps_fn: Any, x_T: Any,
             strictly decreasing within :math:`[0, T]`, ``sigmas``/``noise_stds`` do not have
             :math:`K` entries, ``eps_fn`` returns the wrong shape, or as :func:`ddim_step`.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-update`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-update`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     _check_schedule(schedule)
     if not callable(eps_fn):
@@ -439,7 +446,8 @@ def gaussian_data_sampler_moments(schedule: Schedule, timesteps: Any, sigmas: An
         ValueError: if ``timesteps`` or ``sigmas`` are invalid (as :func:`sample`), ``data_var``
             or ``start_var`` is negative, or a mean is not finite.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-gaussian-gain`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`ddim-gaussian-gain`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     _check_schedule(schedule)
     taus = _check_timesteps(timesteps, schedule)
@@ -479,20 +487,9 @@ def _check_pair(schedule: Schedule, t: Any, s: Any, x: torch.Tensor | None) -> t
     return t, s
 
 
-def _as_std(sigma: Any, name: str) -> torch.Tensor:
-    """A standard deviation: a finite, non-negative float64 tensor (0-d or 1-D)."""
-    if isinstance(sigma, bool):
-        raise TypeError(f"{name} must be a number or a tensor, got bool")
-    sig = as_tensor(sigma, name).to(torch.float64)
-    if sig.ndim > 1:
-        raise ValueError(f"{name} must be a number or a 1-D tensor, got shape {tuple(sig.shape)}")
-    if bool((sig < 0).any()):
-        raise ValueError(f"{name} must be >= 0, got minimum {float(sig.min()):.3g}")
-    return sig
-
 
 def _check_sigma(sigma: Any, name: str, schedule: Schedule, s: Any) -> torch.Tensor:
-    sig = _as_std(sigma, name)
+    sig = as_non_negative(sigma, name)
     if bool((sig > schedule.beta_bar[s] * (1 + _ROUND)).any()):
         raise ValueError(
             f"{name} must be <= beta_bar_s (the kernel variance beta_bar_s^2 - sigma^2 must be "
@@ -524,7 +521,7 @@ def _check_timesteps(timesteps: Any, schedule: Schedule) -> list[int]:
 
 
 def _per_step(values: Any, name: str, K: int) -> torch.Tensor:
-    v = _as_std(values, name)
+    v = as_non_negative(values, name)
     if v.shape != (K,):
         raise ValueError(f"{name} must have one entry per step, shape ({K},), got "
                          f"{tuple(v.shape)}")

@@ -146,7 +146,8 @@ def schedule_su(T: int = 1000, beta_max: float = 0.02) -> Schedule:
 
     Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`;
     :doc:`/book/diffusion/ddpm-autoregressive-vae`;
-    :doc:`/book/diffusion/ddim-high-level-ddpm`.
+    :doc:`/book/diffusion/ddim-high-level-ddpm`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     T = _check_steps(T)
     beta_max = check_fraction(beta_max, "beta_max")
@@ -550,7 +551,8 @@ def gaussian_data_denoiser(schedule: Schedule, x_t: Any, t: Any, data_mean: floa
             finite or ``data_var`` is negative.
 
     Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-gaussian-data-reverse`;
-    :doc:`/book/diffusion/ddim-high-level-ddpm`.
+    :doc:`/book/diffusion/ddim-high-level-ddpm`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     _check_schedule(schedule)
     x_t = _data(x_t, "x_t")
@@ -596,7 +598,8 @@ def gaussian_data_reverse(schedule: Schedule, x_t: Any, t: Any, data_mean: float
         TypeError: as :func:`gaussian_data_denoiser`.
         ValueError: as :func:`gaussian_data_denoiser`.
 
-    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-gaussian-data-reverse`.
+    Used in: :doc:`/book/diffusion/ddpm-bayes-denoise`, eq. :eq:`ddpm-gaussian-data-reverse`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     x0_mean, x0_var = gaussian_data_denoiser(schedule, x_t, t, data_mean, data_var)
     t = _check_t(t, schedule, x0_mean, low=1)

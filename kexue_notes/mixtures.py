@@ -70,7 +70,8 @@ def gaussian_mixture(weights: Any, means: Any, stds: Any) -> GaussianMixture:
         ValueError: if the weights are not a probability vector, a standard deviation is not
             positive, shapes disagree, or an entry is NaN.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-posterior-mean`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-posterior-mean`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     pi = torch.as_tensor(check_probabilities(weights, "weights"), dtype=torch.float64)
     if pi.ndim != 1:
@@ -94,7 +95,8 @@ def sample_mixture(mix: GaussianMixture, n: int, generator: torch.Generator) -> 
         TypeError: if ``mix`` is not a :class:`GaussianMixture` or ``n`` is not an integer.
         ValueError: if ``n`` < 1.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-posterior-mean`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-posterior-mean`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     _check_mixture(mix)
     if isinstance(n, bool) or not isinstance(n, int):
@@ -137,7 +139,8 @@ def noisy_log_density(mix: GaussianMixture, x_t: Any, alpha_bar: float) -> torch
     Raises:
         ValueError: if ``alpha_bar`` is outside (0, 1] or ``x_t`` is not ``(n, d)``.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-posterior-mean`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-posterior-mean`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     log_joint, *_ = _noisy_components(mix, x_t, alpha_bar)
     return torch.logsumexp(log_joint, dim=1)
@@ -189,7 +192,8 @@ def posterior_mean_x0(mix: GaussianMixture, x_t: Any, alpha_bar: float) -> torch
     Raises:
         ValueError: as :func:`noisy_log_density`.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-posterior-mean`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-posterior-mean`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     r, means, _ = _component_posteriors(mix, x_t, alpha_bar)
     return torch.einsum("nk,nkd->nd", r, means)
@@ -215,7 +219,8 @@ def posterior_variance_x0(mix: GaussianMixture, x_t: Any, alpha_bar: float) -> t
     Raises:
         ValueError: as :func:`noisy_log_density`.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-posterior-mean`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-posterior-mean`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     r, means, variances = _component_posteriors(mix, x_t, alpha_bar)
     mean = torch.einsum("nk,nkd->nd", r, means)
@@ -238,7 +243,8 @@ def optimal_eps(mix: GaussianMixture, x_t: Any, alpha_bar: float) -> torch.Tenso
         ValueError: as :func:`noisy_log_density`, and at ``alpha_bar = 1`` (no noise to predict).
 
     Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`mixture-optimal-eps`;
-    :doc:`/book/diffusion/ddpm-autoregressive-vae`.
+    :doc:`/book/diffusion/ddpm-autoregressive-vae`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     if alpha_bar == 1:
         raise ValueError("alpha_bar must be < 1 for eps: at alpha_bar = 1 there is no noise")
@@ -270,7 +276,8 @@ def energy_distance(x: Any, y: Any) -> float:
     Raises:
         ValueError: if the samples are not 2-D with the same number of columns, or hold NaN.
 
-    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`energy-distance`.
+    Used in: :doc:`/book/diffusion/ddim-high-level-ddpm`, eq. :eq:`energy-distance`;
+    :doc:`/book/diffusion/optimal-diffusion-variance`.
     """
     x = as_tensor(x, "x", ndim=2).to(torch.float64)
     y = as_tensor(y, "y", ndim=2, shape=(None, x.shape[1])).to(torch.float64)

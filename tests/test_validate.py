@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from kexue_notes._validate import (
     as_array,
+    as_non_negative,
     as_tensor,
     check_count,
     check_fraction,
@@ -60,6 +61,16 @@ def test_as_tensor_errors() -> None:
         as_tensor(torch.zeros(2, 3), "x", shape=(2, 2))
     with pytest.raises(ValueError, match="x must be finite"):
         as_tensor(torch.tensor([math.inf]), "x")
+
+
+def test_as_non_negative() -> None:
+    assert as_non_negative(0.5, "sigma").dtype == torch.float64
+    with pytest.raises(TypeError, match="sigma must be a number or a tensor, got bool"):
+        as_non_negative(True, "sigma")
+    with pytest.raises(ValueError, match="sigma must be a number or a 1-D tensor"):
+        as_non_negative(torch.zeros(2, 2), "sigma")
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        as_non_negative([0.1, -0.2], "sigma")
 
 
 def test_check_count() -> None:
