@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import jupytext
+import numpy as np
 import pytest
 from nbval.plugin import IPyNbCell, IPyNbFile
+
+from kexue_notes import diffusion as dn
 
 ROOT = Path(__file__).parent
 BOOK = ROOT / "book"
@@ -79,3 +82,17 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.is_relative_to(BOOK) and is_notebook_page(file_path):
         return MystNotebook.from_parent(parent, path=file_path)
     return None
+
+
+# --- shared fixtures of the package tests ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def su() -> dn.Schedule:
+    """Su's schedule, alpha_t = sqrt(1 - 0.02 t/T), with T = 1000."""
+    return dn.schedule_su(1000)
+
+
+def random_schedule(seed: int, T: int, high: float = 0.5) -> dn.Schedule:
+    """A schedule with random squared step noises beta_t^2 in (1e-4, high), in random order."""
+    rng = np.random.default_rng(seed)
+    return dn.schedule_from_betas(rng.uniform(1e-4, high, size=T))

@@ -15,26 +15,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from conftest import random_schedule
 from kexue_notes import ddim
 from kexue_notes import diffusion as dn
 
 EPS = np.finfo(np.float64).eps
 
 
-@pytest.fixture(scope="module")
-def su() -> dn.Schedule:
-    return dn.schedule_su(1000)
-
-
-def random_schedule(seed: int, T: int) -> dn.Schedule:
-    rng = np.random.default_rng(seed)
-    return dn.schedule_from_betas(rng.uniform(1e-4, 0.3, size=T))
-
-
 @st.composite
 def schedule_and_times(draw: st.DrawFn) -> tuple[dn.Schedule, int, int]:
     T = draw(st.integers(2, 60))
-    sched = random_schedule(draw(st.integers(0, 10_000)), T)
+    sched = random_schedule(draw(st.integers(0, 10_000)), T, high=0.3)
     t = draw(st.integers(1, T))
     s = draw(st.integers(0, t - 1))
     return sched, t, s

@@ -12,20 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from conftest import random_schedule
 from kexue_notes import diffusion as dn
 
 EPS = np.finfo(np.float64).eps
-
-
-@pytest.fixture(scope="module")
-def su() -> dn.Schedule:
-    return dn.schedule_su(1000)
-
-
-def random_schedule(seed: int, T: int) -> dn.Schedule:
-    """A schedule with random betas in (1e-4, 0.5), in random order."""
-    rng = np.random.default_rng(seed)
-    return dn.schedule_from_betas(rng.uniform(1e-4, 0.5, size=T))
 
 
 schedules = st.builds(random_schedule, st.integers(0, 10_000), st.integers(1, 60))
@@ -115,9 +105,9 @@ def test_forward_marginal_by_monte_carlo(su: dn.Schedule) -> None:
 
 # --- posterior -------------------------------------------------------------------------------
 
-def block_formula(s: dn.Schedule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weights of x_t and x_0 in E[x_{t-1} | x_t, x_0] and its variance, for t = 1..T, from the
-    covariance of the chain written as a linear map of its noises (no closed forms used)."""
+def chain_covariance(s: dn.Schedule) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance of (x_0 = 0, x_1, ..., x_T) built step by step from the chain's noises (no closed
+    forms), and the signal factors c_t = alpha_1 ... alpha_t of x_0 in x_t."""
     al, be = s.alpha.numpy(), s.beta.numpy()
     T = s.num_steps
     L = np.zeros((T + 1, T + 1))
@@ -126,7 +116,14 @@ def block_formula(s: dn.Schedule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         L[k] = al[k] * L[k - 1]
         L[k, k] = be[k]
         c[k] = al[k] * c[k - 1]
-    C = L @ L.T
+    return L @ L.T, c
+
+
+def block_formula(s: dn.Schedule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights of x_t and x_0 in E[x_{t-1} | x_t, x_0] and its variance, for t = 1..T, from the
+    covariance of the chain written as a linear map of its noises (no closed forms used)."""
+    T = s.num_steps
+    C, c = chain_covariance(s)
     t = np.arange(1, T + 1)
     w = C[t - 1, t] / C[t, t]
     return w, c[t - 1] - w * c[t], C[t - 1, t - 1] - C[t - 1, t]**2 / C[t, t]
@@ -251,15 +248,9 @@ def test_ddpm_step_adds_no_noise_at_t1(su: dn.Schedule) -> None:
 def test_gaussian_data_reverse_matches_conditioning(s: dn.Schedule, seed: int, m: float,
                                                     s2: float) -> None:
     """p(x_{t-1} | x_t) from the joint covariance of the chain with x_0 ~ N(m, s2)."""
-    al, be = s.alpha.numpy(), s.beta.numpy()
     T = s.num_steps
-    L = np.zeros((T + 1, T + 1))
-    c = np.ones(T + 1)
-    for k in range(1, T + 1):
-        L[k] = al[k] * L[k - 1]
-        L[k, k] = be[k]
-        c[k] = al[k] * c[k - 1]
-    C = L @ L.T + s2 * np.outer(c, c)
+    C, c = chain_covariance(s)
+    C = C + s2 * np.outer(c, c)
     t = np.arange(1, T + 1)
     w = C[t - 1, t] / C[t, t]
     x_t = np.random.default_rng(seed).normal(size=T)
