@@ -12,8 +12,16 @@ use it.
 - :mod:`kexue_notes.bottleneck`: the VAE's KL term as an information bottleneck.
 - :mod:`kexue_notes.gradient_normalization`: a Lipschitz critic by gradient normalization.
 - :mod:`kexue_notes.graphs`: the map equation of Infomap.
-- :mod:`kexue_notes.whitening`: BERT-whitening with hyperparameters.
+- :mod:`kexue_notes.glove`: word vectors whose inner products fit pointwise mutual information.
 - :mod:`kexue_notes.dimension`: the entropy argument for the word-embedding dimension.
+- :mod:`kexue_notes.whitening`: BERT-whitening with hyperparameters.
+- :mod:`kexue_notes.geodesic`: geodesic distances on a k-nearest-neighbour graph.
+- :mod:`kexue_notes.unilm`: the UniLM attention mask and SimBERT's paired batches.
+- :mod:`kexue_notes.contrastive`: the InfoNCE loss, its gradient, alignment and uniformity.
+- :mod:`kexue_notes.simcse`: dropout views and the NT-Xent form of SimCSE.
+- :mod:`kexue_notes.temperature`: how the temperature spreads the contrastive push over negatives.
+- :mod:`kexue_notes.gumbel`: Gumbel-max sampling, Gumbel-softmax and the Concrete density.
+- :mod:`kexue_notes.softmax`: iterated softmax and its fixed points.
 - :mod:`kexue_notes.plotting`: one shared figure style for the book.
 """
 

@@ -333,7 +333,9 @@ def cosine_similarity(a: Any, b: Any) -> NDArray[np.float64]:
             has zero length (its cosine is undefined).
         TypeError: if an input is not numeric.
 
-    Used in: :doc:`/book/representations/bert-whitening-hyperparams`, eq. :eq:`whiten-cosine`.
+    Used in: :doc:`/book/representations/bert-whitening-hyperparams`, eq. :eq:`whiten-cosine`;
+    :doc:`/book/representations/simcse`;
+    :doc:`/book/representations/simpler-glove`.
     """
     a = as_array(a, "a", ndim=2)
     b = as_array(b, "b", ndim=2, shape=a.shape)
@@ -371,7 +373,8 @@ def spearman_eval(a: Any, b: Any, scores: Any) -> float:
             entries or holds NaN; if the cosines or the scores are all equal (no ranking).
         TypeError: if an input is not numeric.
 
-    Used in: :doc:`/book/representations/bert-whitening-hyperparams`.
+    Used in: :doc:`/book/representations/bert-whitening-hyperparams`;
+    :doc:`/book/representations/simpler-glove`.
     """
     cos = cosine_similarity(a, b)
     scores = as_array(scores, "scores", shape=(cos.shape[0],))
@@ -438,7 +441,9 @@ def bootstrap_spearman(cos: Any, scores: Any, n_boot: int,
         TypeError: if ``rng`` is not a :class:`numpy.random.Generator` or ``n_boot`` not an
             integer.
 
-    Used in: :doc:`/book/representations/bert-whitening-hyperparams`.
+    Used in: :doc:`/book/representations/bert-whitening-hyperparams`;
+    :doc:`/book/representations/geodesic-semantic-similarity`;
+    :doc:`/book/representations/simpler-glove`.
     """
     cos = as_array(cos, "cos")
     if cos.ndim == 1:
@@ -488,7 +493,9 @@ def load_word_pairs(path: str) -> tuple[list[str], list[str], NDArray[np.float64
         ValueError: if a data line has fewer than three tab-separated fields, a score is not a
             number, or the file holds no pairs.
 
-    Used in: :doc:`/book/representations/bert-whitening-hyperparams`.
+    Used in: :doc:`/book/representations/bert-whitening-hyperparams`;
+    :doc:`/book/representations/geodesic-semantic-similarity`;
+    :doc:`/book/representations/simpler-glove`.
     """
     words_a: list[str] = []
     words_b: list[str] = []

@@ -21,7 +21,7 @@ from conftest import BOOK, PAGE_IDS, PAGES, ROOT, read_page
 SECTIONS = ["In brief", "Key results", "Derivation", "Numerical check", "Cross-check",
             "Discussion", "References"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
-SOURCE_URL = re.compile(r"https://kexue\.fm/archives/\d+|https://wmathor\.com/index\.php/archives/\d+")
+SOURCE_URL = re.compile(r"https://kexue\.fm/archives/\d+|https://wmathor\.com/(index\.php/archives/\d+)?")
 FUNC_ROLE = re.compile(r"\{py:func\}`(kexue_notes\.[\w.]+)`")
 USED_IN = re.compile(r":doc:`(/book/[\w/-]+)`")
 
