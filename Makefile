@@ -10,6 +10,8 @@ JB_FLAGS := -W -n --keep-going --all
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# one BLAS thread per notebook kernel (see conftest.py)
+export OPENBLAS_NUM_THREADS ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Pages draw with the inline backend; an inherited MPLBACKEND (e.g. Agg) would drop their figures.
 unexport MPLBACKEND

@@ -27,6 +27,9 @@ BOOK = ROOT / "book"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.pop("MPLBACKEND", None)
+# One BLAS thread per kernel: the pages' matrices are small, and OpenBLAS's spinning worker threads
+# made a page up to 40 times slower whenever another process shared the two cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def read_page(path: Path) -> jupytext.NotebookNode:
