@@ -22,6 +22,14 @@ use it.
 - :mod:`kexue_notes.temperature`: how the temperature spreads the contrastive push over negatives.
 - :mod:`kexue_notes.gumbel`: Gumbel-max sampling, Gumbel-softmax and the Concrete density.
 - :mod:`kexue_notes.softmax`: iterated softmax and its fixed points.
+- :mod:`kexue_notes.accumulation`: gradient accumulation, and optimizers with it built in.
+- :mod:`kexue_notes.grad_cache`: exact gradient accumulation for contrastive losses.
+- :mod:`kexue_notes.amos`: learning-rate and weight-decay schedules from the Amos idea.
+- :mod:`kexue_notes.exponentiated_gradient`: exponentiated gradient and a meta-learned step size.
+- :mod:`kexue_notes.sampling_optimization`: an update as the mean of a distribution over steps.
+- :mod:`kexue_notes.gradient_estimators`: policy-gradient and zeroth-order gradient estimators.
+- :mod:`kexue_notes.flooding`: flooding, its two-step gradient penalty, and the flood level.
+- :mod:`kexue_notes.multitask`: weighting the losses of several tasks.
 - :mod:`kexue_notes.plotting`: one shared figure style for the book.
 """
 

@@ -34,7 +34,10 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [  # noqa: RUF022 -- in the order of the method, as the module reads
+    "interleave_pairs",
+    "partner_targets",
     "cosine_logits",
+    "info_nce_from_logits",
     "info_nce_loss",
     "info_nce_logit_gradient",
     "negative_weights",
@@ -86,6 +89,72 @@ def _masked(logits: torch.Tensor, exclude_self: bool) -> torch.Tensor:
     return logits.masked_fill(eye, float("-inf"))
 
 
+def interleave_pairs(a: Any, b: Any) -> torch.Tensor:
+    r"""Stack paired rows into one batch: :math:`a_1, b_1, a_2, b_2, \dots`.
+
+    .. math::
+
+       h_{2k} = a_k, \qquad h_{2k+1} = b_k, \qquad k = 0, \dots, B-1 .
+
+    The batch of SimBERT (a sentence and its paraphrase), of SimCSE's NT-Xent form (two dropout
+    views of one sentence) and of Su's accumulation trick: each row's positive is its neighbour.
+
+    Args:
+        a: first members, shape ``(B, d)``.
+        b: their partners, shape ``(B, d)``.
+
+    Returns:
+        A tensor of shape ``(2B, d)`` (float64 unless the inputs are floating tensors; autograd
+        graphs are kept).
+
+    Raises:
+        ValueError: if the shapes differ or are not 2-D, or an input holds NaN or infinity.
+        TypeError: if an input is not numeric.
+
+    Used in: :doc:`/book/representations/simbert-unilm`, eq. :eq:`simbert-similarity-loss`;
+    :doc:`/book/representations/simcse`, eq. :eq:`simcse-ntxent`.
+    """
+    import torch
+
+    a = as_tensor(a, "a", ndim=2)
+    b = as_tensor(b, "b", ndim=2, shape=tuple(a.shape))
+    if a.dtype != b.dtype:
+        b = b.to(a.dtype)
+    return torch.stack([a, b], dim=1).reshape(2 * a.shape[0], a.shape[1])
+
+
+def partner_targets(n_pairs: int) -> torch.Tensor:
+    r"""The index of each row's partner in the batch of :func:`interleave_pairs`.
+
+    .. math::
+
+       \pi(i) = i \oplus 1
+       = \begin{cases} i + 1 & i \text{ even}, \\ i - 1 & i \text{ odd}, \end{cases}
+       \qquad i = 0, \dots, 2B-1,
+
+    an involution without fixed points (``1, 0, 3, 2, ...``), so it is a valid ``targets`` with
+    ``exclude_self=True`` in :func:`info_nce_loss`, and the target matrix is symmetric.
+
+    Args:
+        n_pairs: the number of pairs :math:`B`, ``>= 1``.
+
+    Returns:
+        A long tensor of shape ``(2B,)``.
+
+    Raises:
+        TypeError: if ``n_pairs`` is not an integer.
+        ValueError: if ``n_pairs < 1``.
+
+    Used in: :doc:`/book/representations/simbert-unilm`, eq. :eq:`simbert-similarity-loss`;
+    :doc:`/book/representations/simcse`;
+    :doc:`/book/optimization/contrastive-grad-accum`.
+    """
+    import torch
+
+    n_pairs = check_count(n_pairs, "n_pairs", minimum=1)
+    return torch.arange(2 * n_pairs) ^ 1
+
+
 def cosine_logits(a: Any, b: Any, tau: float) -> torch.Tensor:
     r"""The matrix of scaled cosines :math:`s_{ij}/\tau = \cos(a_i, b_j)/\tau`.
 
@@ -114,6 +183,40 @@ def cosine_logits(a: Any, b: Any, tau: float) -> torch.Tensor:
     b = as_tensor(b, "b", ndim=2, shape=(None, a.shape[1]))
     tau = check_positive(tau, "tau")
     return _unit_rows(a, "a") @ _unit_rows(b, "b").T / tau
+
+
+def info_nce_from_logits(logits: Any, targets: Any = None,
+                         exclude_self: bool = False) -> torch.Tensor:
+    r"""The InfoNCE loss from given logits :math:`z_{ij}`: softmax cross-entropy, mean over rows.
+
+    .. math::
+
+       \mathcal{L} = \frac{1}{n} \sum_{i=1}^n \Big( -z_{i t_i}
+       + \log \sum_{j \in J_i} e^{z_{ij}} \Big),
+
+    with :math:`J_i` all candidates, or all but :math:`j = i` when ``exclude_self``. The logits may
+    be scaled cosines (:func:`info_nce_loss`) or plain inner products.
+
+    Args:
+        logits: shape ``(n, m)``.
+        targets: index of each row's positive, ``n`` integers in ``[0, m)``; default the diagonal.
+        exclude_self: drop entry ``(i, i)`` from row ``i``'s softmax.
+
+    Returns:
+        The mean loss, a 0-d tensor (with the logits' graph).
+
+    Raises:
+        ValueError: on non-2-D or non-finite logits, targets out of range, or a target equal to
+            its row while ``exclude_self``.
+        TypeError: if ``targets`` are not integers.
+
+    Used in: :doc:`/book/optimization/contrastive-grad-accum`, eq. :eq:`gradcache-loss`.
+    """
+    import torch
+
+    z = as_tensor(logits, "logits", ndim=2)
+    t = _targets(targets, z.shape[0], z.shape[1], exclude_self)
+    return torch.nn.functional.cross_entropy(_masked(z, exclude_self), t.to(z.device))
 
 
 def info_nce_loss(anchors: Any, candidates: Any, tau: float, targets: Any = None,
@@ -146,13 +249,10 @@ def info_nce_loss(anchors: Any, candidates: Any, tau: float, targets: Any = None
 
     Used in: :doc:`/book/representations/simcse`, eq. :eq:`simcse-infonce`;
     :doc:`/book/representations/simbert-unilm`;
-    :doc:`/book/representations/contrastive-temperature`.
+    :doc:`/book/representations/contrastive-temperature`;
+    :doc:`/book/optimization/contrastive-grad-accum`.
     """
-    import torch
-
-    logits = cosine_logits(anchors, candidates, tau)
-    t = _targets(targets, logits.shape[0], logits.shape[1], exclude_self)
-    return torch.nn.functional.cross_entropy(_masked(logits, exclude_self), t.to(logits.device))
+    return info_nce_from_logits(cosine_logits(anchors, candidates, tau), targets, exclude_self)
 
 
 def info_nce_logit_gradient(logits: Any, targets: Any = None,
@@ -182,7 +282,8 @@ def info_nce_logit_gradient(logits: Any, targets: Any = None,
 
     Used in: :doc:`/book/representations/simcse`, eq. :eq:`simcse-gradient`;
     :doc:`/book/representations/contrastive-temperature`;
-    :doc:`/book/representations/simbert-unilm`.
+    :doc:`/book/representations/simbert-unilm`;
+    :doc:`/book/optimization/contrastive-grad-accum`.
     """
     import torch
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kexue_notes._validate import as_tensor, check_count, check_fraction, check_positive
-from kexue_notes.contrastive import cosine_logits, info_nce_loss
+from kexue_notes.contrastive import cosine_logits, info_nce_loss, interleave_pairs, partner_targets
 
 if TYPE_CHECKING:
     import torch
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 __all__ = [  # noqa: RUF022 -- in the order of the method, as the module reads
     "dropout_views",
     "dropout_cosine_limit",
-    "interleave_views",
-    "ntxent_targets",
     "ntxent_loss",
     "log_mean_exp_similarity",
     "gram_mean",
@@ -143,60 +141,6 @@ def dropout_cosine_limit(p: float) -> float:
 
 # --- the symmetric 2N-row loss (NT-Xent) ---------------------------------------------------------
 
-def interleave_views(h0: Any, h1: Any) -> torch.Tensor:
-    r"""Stack two views row by row: the ``[A, A, B, B, ...]`` batch of the NT-Xent form.
-
-    .. math::
-
-       z_{2i} = h^{(0)}_i, \qquad z_{2i+1} = h^{(1)}_i \qquad (i = 0, \dots, n-1).
-
-    Args:
-        h0: first view, shape ``(n, d)``.
-        h1: second view, shape ``(n, d)``.
-
-    Returns:
-        The interleaved batch, shape ``(2n, d)``.
-
-    Raises:
-        ValueError: if the shapes differ or an input holds NaN or infinity.
-        TypeError: if an input is not numeric.
-
-    Used in: :doc:`/book/representations/simcse`, eq. :eq:`simcse-ntxent`.
-    """
-    import torch
-
-    h0 = as_tensor(h0, "h0", ndim=2)
-    h1 = as_tensor(h1, "h1", ndim=2, shape=tuple(h0.shape))
-    return torch.stack([h0, h1], dim=1).reshape(2 * h0.shape[0], h0.shape[1])
-
-
-def ntxent_targets(n: int) -> torch.Tensor:
-    r"""Index of each row's positive in the interleaved batch: its partner :math:`k \oplus 1`.
-
-    .. math::
-
-       t_k = k \oplus 1 = k + 1 - 2\,(k \bmod 2), \qquad k = 0, \dots, 2n-1,
-
-    i.e. ``1, 0, 3, 2, 5, 4, ...``.
-
-    Args:
-        n: number of sentences (half the number of rows), ``>= 1``.
-
-    Returns:
-        A long tensor of shape ``(2n,)``.
-
-    Raises:
-        ValueError: if ``n < 1``.
-        TypeError: if ``n`` is not an integer.
-
-    Used in: :doc:`/book/representations/simcse`, eq. :eq:`simcse-ntxent`.
-    """
-    import torch
-
-    n = check_count(n, "n", minimum=1)
-    return torch.arange(2 * n) ^ 1
-
-
 def ntxent_loss(h0: Any, h1: Any, tau: float) -> torch.Tensor:
     r"""The symmetric SimCSE loss over both views (NT-Xent), averaged over the :math:`2n` rows.
 
@@ -211,7 +155,8 @@ def ntxent_loss(h0: Any, h1: Any, tau: float) -> torch.Tensor:
         + \sum_{j} e^{\cos(h^{(\alpha)}_i, h^{(1-\alpha)}_j)/\tau}} .
 
     Computed as :func:`kexue_notes.contrastive.info_nce_loss` on
-    :func:`interleave_views` with targets :func:`ntxent_targets` and ``exclude_self=True``.
+    :func:`kexue_notes.contrastive.interleave_pairs` with targets
+    :func:`kexue_notes.contrastive.partner_targets` and ``exclude_self=True``.
 
     Args:
         h0: first view, shape ``(n, d)``.
@@ -228,8 +173,10 @@ def ntxent_loss(h0: Any, h1: Any, tau: float) -> torch.Tensor:
     Used in: :doc:`/book/representations/simcse`, eq. :eq:`simcse-ntxent`.
     """
     tau = check_positive(tau, "tau")
-    z = interleave_views(h0, h1)
-    targets = ntxent_targets(z.shape[0] // 2).to(z.device)
+    h0 = as_tensor(h0, "h0", ndim=2)
+    h1 = as_tensor(h1, "h1", ndim=2, shape=tuple(h0.shape))
+    z = interleave_pairs(h0, h1)
+    targets = partner_targets(z.shape[0] // 2).to(z.device)
     return info_nce_loss(z, z, tau, targets=targets, exclude_self=True)
 
 

@@ -15,9 +15,10 @@ predicted left to right. SimBERT trains both halves at once: every pair of simil
 the batch feed an in-batch softmax (:func:`kexue_notes.contrastive.info_nce_loss`) whose target
 for each row is the row of its partner.
 
-The module reads: the mask from segment ids, the same mask as an additive bias for attention
-scores, the interleaved batch and its partner targets, and the zero-temperature limit of the
-similarity loss.
+The module reads: the mask from segment ids, and the same mask as an additive bias for attention
+scores. The batch layout (:func:`kexue_notes.contrastive.interleave_pairs`,
+:func:`kexue_notes.contrastive.partner_targets`) and the loss live in
+:mod:`kexue_notes.contrastive`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kexue_notes._validate import as_tensor, check_count, is_tensor
+from kexue_notes._validate import is_tensor
 
 if TYPE_CHECKING:
     import torch
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 __all__ = [  # noqa: RUF022 -- in the order of the method, as the module reads
     "unilm_mask",
     "unilm_attention_bias",
-    "interleave_pairs",
-    "partner_targets",
 ]
 
 
@@ -134,67 +133,3 @@ def unilm_attention_bias(segment_ids: Any, dtype: torch.dtype | None = None) -> 
     allowed = unilm_mask(segment_ids)
     bias = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
     return bias.masked_fill(~allowed, float("-inf"))
-
-
-def interleave_pairs(a: Any, b: Any) -> torch.Tensor:
-    r"""Stack paired rows as SimBERT's batch: :math:`a_1, b_1, a_2, b_2, \dots`.
-
-    .. math::
-
-       h_{2k} = a_k, \qquad h_{2k+1} = b_k, \qquad k = 0, \dots, B-1 .
-
-    Row :math:`2k` stands for the input ``[CLS] a_k [SEP] b_k [SEP]`` and row :math:`2k+1` for
-    ``[CLS] b_k [SEP] a_k [SEP]``; under the UniLM mask the ``[CLS]`` vector of each depends only on
-    its first sentence.
-
-    Args:
-        a: first sentences' vectors, shape ``(B, d)``.
-        b: their partners' vectors, shape ``(B, d)``.
-
-    Returns:
-        A tensor of shape ``(2B, d)`` (float64 unless the inputs are floating tensors; autograd
-        graphs are kept).
-
-    Raises:
-        ValueError: if the shapes differ or are not 2-D, or an input holds NaN or infinity.
-        TypeError: if an input is not numeric.
-
-    Used in: :doc:`/book/representations/simbert-unilm`, eq. :eq:`simbert-similarity-loss`.
-    """
-    import torch
-
-    a = as_tensor(a, "a", ndim=2)
-    b = as_tensor(b, "b", ndim=2, shape=tuple(a.shape))
-    if a.dtype != b.dtype:
-        b = b.to(a.dtype)
-    return torch.stack([a, b], dim=1).reshape(2 * a.shape[0], a.shape[1])
-
-
-def partner_targets(n_pairs: int) -> torch.Tensor:
-    r"""The index of each row's paraphrase partner in the batch of :func:`interleave_pairs`.
-
-    .. math::
-
-       \pi(i) = i \oplus 1
-       = \begin{cases} i + 1 & i \text{ even}, \\ i - 1 & i \text{ odd}, \end{cases}
-       \qquad i = 0, \dots, 2B-1,
-
-    an involution without fixed points, so it is a valid target with ``exclude_self=True`` in
-    :func:`kexue_notes.contrastive.info_nce_loss`.
-
-    Args:
-        n_pairs: the number of pairs :math:`B`, ``>= 1``.
-
-    Returns:
-        A long tensor of shape ``(2B,)``.
-
-    Raises:
-        TypeError: if ``n_pairs`` is not an integer.
-        ValueError: if ``n_pairs < 1``.
-
-    Used in: :doc:`/book/representations/simbert-unilm`, eq. :eq:`simbert-similarity-loss`.
-    """
-    import torch
-
-    n_pairs = check_count(n_pairs, "n_pairs", minimum=1)
-    return torch.arange(2 * n_pairs) ^ 1

@@ -27,6 +27,50 @@ def loss_by_loops(a: np.ndarray, c: np.ndarray, tau: float, targets: list[int],
     return total / len(a)
 
 
+# --- the paired batch -----------------------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 20))
+def test_partner_targets_pair_neighbours(n_pairs: int) -> None:
+    t = con.partner_targets(n_pairs)
+    i = torch.arange(2 * n_pairs)
+    assert t.dtype == torch.long and t.shape == (2 * n_pairs,)
+    assert bool((t[t] == i).all()) and not bool((t == i).any())    # involution, no fixed point
+    assert bool((t // 2 == i // 2).all())                           # partner in the same pair
+
+# --- the SimBERT batch ----------------------------------------------------------------------------
+
+def test_interleave_pairs_layout_and_grad() -> None:
+    a = torch.arange(6.0, dtype=torch.float64).reshape(3, 2).requires_grad_()
+    b = -torch.arange(6.0, dtype=torch.float64).reshape(3, 2) - 10
+    h = con.interleave_pairs(a, b)
+    t = con.partner_targets(3)
+    assert_allclose(h[0::2].detach(), a.detach())
+    assert_allclose(h[1::2].detach(), b)
+    assert_allclose(h[t][0::2].detach(), b)       # the partner of a_k is b_k
+    h.sum().backward()
+    assert_allclose(a.grad, np.ones((3, 2)))
+    assert con.interleave_pairs(np.ones((2, 3)), np.ones((2, 3))).dtype == torch.float64
+
+def test_interleave_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"b must have shape \(2, 3\)"):
+        con.interleave_pairs(np.ones((2, 3)), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="a must be 2-dimensional"):
+        con.interleave_pairs(np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match="b must be finite"):
+        con.interleave_pairs(np.ones((1, 2)), [[1.0, np.nan]])
+    with pytest.raises(TypeError, match="a must be a tensor or an array"):
+        con.interleave_pairs("ab", np.ones((1, 2)))
+
+@pytest.mark.parametrize(("bad", "err"), [(0, ValueError), (-3, ValueError), (2.0, TypeError),
+                                          (True, TypeError)])
+def test_partner_targets_rejects_bad_count(bad: object, err: type) -> None:
+    with pytest.raises(err, match="n_pairs must"):
+        con.partner_targets(bad)
+
+
+# --- the loss -------------------------------------------------------------------------------------
+
 def test_cosine_logits_are_scaled_cosines() -> None:
     a, b = batch(3, 4), batch(5, 4, seed=1)
     want = [[float(x @ y / x.norm() / y.norm()) / 0.1 for y in b] for x in a]

@@ -118,23 +118,6 @@ def test_dropout_cosine_limit_errors() -> None:
     with pytest.raises(TypeError, match="p must"):
         sc.dropout_cosine_limit("0.1")
 
-
-# --- interleave_views, ntxent_targets, ntxent_loss ----------------------------------------------
-
-def test_interleave_views_layout() -> None:
-    h0, h1 = batch(3, 2), batch(3, 2, seed=1)
-    z = sc.interleave_views(h0, h1)
-    assert z.shape == (6, 2)
-    assert torch.equal(z[0::2], h0) and torch.equal(z[1::2], h1)
-
-
-def test_ntxent_targets_pair_partners() -> None:
-    assert sc.ntxent_targets(3).tolist() == [1, 0, 3, 2, 5, 4]
-    t = sc.ntxent_targets(50)
-    assert torch.equal(t[t], torch.arange(100)), "partner of partner is self"
-    assert torch.equal(t // 2, torch.arange(100) // 2), "partner is the same sentence"
-
-
 @pytest.mark.parametrize("tau", [0.05, 0.5, 2.0])
 def test_ntxent_loss_equals_double_sum(tau: float) -> None:
     h0, h1 = batch(5, 4), batch(5, 4, seed=1)
@@ -145,9 +128,9 @@ def test_ntxent_loss_equals_double_sum(tau: float) -> None:
 def test_ntxent_loss_matches_a_large_negative_mask() -> None:
     """The masked-diagonal form (diagonal minus 1e12 before the softmax) gives the same loss."""
     h0, h1 = batch(6, 3), batch(6, 3, seed=2)
-    z = sc.interleave_views(h0, h1)
+    z = con.interleave_pairs(h0, h1)
     logits = con.cosine_logits(z, z, 0.05) - torch.eye(12, dtype=torch.float64) * 1e12
-    want = torch.nn.functional.cross_entropy(logits, sc.ntxent_targets(6))
+    want = torch.nn.functional.cross_entropy(logits, con.partner_targets(6))
     assert_allclose(float(sc.ntxent_loss(h0, h1, 0.05)), float(want), rtol=1e-13)
 
 
@@ -184,12 +167,8 @@ def test_ntxent_loss_errors() -> None:
         sc.ntxent_loss(batch(3, 2), batch(3, 2), "0.1")
     with pytest.raises(ValueError, match="h0 must be finite"):
         sc.ntxent_loss(torch.full((2, 2), float("nan")), batch(2, 2), 0.1)
-    with pytest.raises(TypeError, match="n must be an integer"):
-        sc.ntxent_targets(2.0)
-    with pytest.raises(ValueError, match="n must be >= 1"):
-        sc.ntxent_targets(0)
     with pytest.raises(TypeError, match="h1"):
-        sc.interleave_views(batch(2, 2), "x")
+        sc.ntxent_loss(batch(2, 2), "x", 0.1)
 
 
 # --- log_mean_exp_similarity, gram_mean, top_eigenvalue_share -----------------------------------

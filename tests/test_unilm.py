@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from kexue_notes import unilm
-from kexue_notes.contrastive import info_nce_loss
+from kexue_notes.contrastive import info_nce_loss, interleave_pairs, partner_targets
 
 torch.set_num_threads(1)
 
@@ -150,31 +150,6 @@ def test_a_outputs_equal_the_encoding_of_a_alone() -> None:
     torch.testing.assert_close(y[:, :n_a], alone, rtol=0, atol=1e-13)
 
 
-# --- the SimBERT batch ----------------------------------------------------------------------------
-
-@settings(max_examples=30, deadline=None)
-@given(st.integers(1, 20))
-def test_partner_targets_pair_neighbours(n_pairs: int) -> None:
-    t = unilm.partner_targets(n_pairs)
-    i = torch.arange(2 * n_pairs)
-    assert t.dtype == torch.long and t.shape == (2 * n_pairs,)
-    assert bool((t[t] == i).all()) and not bool((t == i).any())    # involution, no fixed point
-    assert bool((t // 2 == i // 2).all())                           # partner in the same pair
-
-
-def test_interleave_pairs_layout_and_grad() -> None:
-    a = torch.arange(6.0, dtype=torch.float64).reshape(3, 2).requires_grad_()
-    b = -torch.arange(6.0, dtype=torch.float64).reshape(3, 2) - 10
-    h = unilm.interleave_pairs(a, b)
-    t = unilm.partner_targets(3)
-    assert_allclose(h[0::2].detach(), a.detach())
-    assert_allclose(h[1::2].detach(), b)
-    assert_allclose(h[t][0::2].detach(), b)       # the partner of a_k is b_k
-    h.sum().backward()
-    assert_allclose(a.grad, np.ones((3, 2)))
-    assert unilm.interleave_pairs(np.ones((2, 3)), np.ones((2, 3))).dtype == torch.float64
-
-
 def loop_loss(h: np.ndarray, t: np.ndarray, scale: float) -> float:
     """The SimBERT similarity loss with explicit loops."""
     n = len(h)
@@ -191,8 +166,8 @@ def loop_loss(h: np.ndarray, t: np.ndarray, scale: float) -> float:
 def test_shared_info_nce_with_partners_is_the_simbert_loss(n_pairs: int, d: int, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
     a, b = (torch.randn(n_pairs, d, dtype=torch.float64, generator=g) for _ in range(2))
-    h = unilm.interleave_pairs(a, b)
-    t = unilm.partner_targets(n_pairs)
+    h = interleave_pairs(a, b)
+    t = partner_targets(n_pairs)
     got = info_nce_loss(h, h, 1 / 30, targets=t, exclude_self=True)
     # logits up to 30 carry round-off ~ 30 eps each, so an absolute floor near 1e-12 is needed
     # where the loss itself is tiny (a well-separated batch)
@@ -203,7 +178,7 @@ def test_equal_cosines_give_log_of_batch_minus_one() -> None:
     # all cosines equal (a regular simplex would do; here identical rows): loss = log(2B - 1)
     for n_pairs in (2, 3, 8):
         h = torch.ones(2 * n_pairs, 4, dtype=torch.float64)
-        t = unilm.partner_targets(n_pairs)
+        t = partner_targets(n_pairs)
         loss = info_nce_loss(h, h, 1 / 30, targets=t, exclude_self=True)
         assert_allclose(float(loss), math.log(2 * n_pairs - 1), rtol=1e-14)
 
@@ -233,22 +208,3 @@ def test_mask_rejects_bad_segment_ids(bad: object, err: type, match: str) -> Non
 def test_bias_rejects_non_float_dtype(dtype: object) -> None:
     with pytest.raises(TypeError, match="dtype must be a floating torch dtype"):
         unilm.unilm_attention_bias([0, 1], dtype)
-
-
-def test_interleave_rejects_bad_input() -> None:
-    with pytest.raises(ValueError, match=r"b must have shape \(2, 3\)"):
-        unilm.interleave_pairs(np.ones((2, 3)), np.ones((3, 3)))
-    with pytest.raises(ValueError, match="a must be 2-dimensional"):
-        unilm.interleave_pairs(np.ones(3), np.ones(3))
-    with pytest.raises(ValueError, match="b must be finite"):
-        unilm.interleave_pairs(np.ones((1, 2)), [[1.0, np.nan]])
-    with pytest.raises(TypeError, match="a must be a tensor or an array"):
-        unilm.interleave_pairs("ab", np.ones((1, 2)))
-
-
-@pytest.mark.parametrize(("bad", "err"), [(0, ValueError), (-3, ValueError), (2.0, TypeError),
-                                          (True, TypeError)])
-def test_partner_targets_rejects_bad_count(bad: object, err: type) -> None:
-    with pytest.raises(err, match="n_pairs must"):
-        unilm.partner_targets(bad)
-
