@@ -7,10 +7,12 @@ compared (the pages carry none); a cell fails when it raises, which includes a f
 
 from __future__ import annotations
 
+import copy
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import jupytext
 import numpy as np
@@ -99,3 +101,26 @@ def random_schedule(seed: int, T: int, high: float = 0.5) -> dn.Schedule:
     """A schedule with random squared step noises beta_t^2 in (1e-4, high), in random order."""
     rng = np.random.default_rng(seed)
     return dn.schedule_from_betas(rng.uniform(1e-4, high, size=T))
+
+
+def assert_optimizer_round_trip(make: Callable[[list], Any], p0: Any, grads: Sequence[Any],
+                                stop: int) -> tuple[Any, Any]:
+    """Step ``make([p])`` on ``grads[:stop]``, load its ``state_dict`` into a fresh optimizer on a
+    copy of the parameter, then step both on the rest: the two trajectories must be identical.
+
+    Returns the fresh optimizer and its parameter, for further checks of the restored state.
+    """
+    p = p0.detach().clone().requires_grad_(True)
+    opt = make([p])
+    for g in grads[:stop]:
+        p.grad = g.clone()
+        opt.step()
+    q = p.detach().clone().requires_grad_(True)
+    fresh = make([q])
+    fresh.load_state_dict(copy.deepcopy(opt.state_dict()))
+    for g in grads[stop:]:
+        p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        fresh.step()
+        assert bool((p == q).all()), "the restored optimizer left the original trajectory"
+    return fresh, q

@@ -5,8 +5,6 @@ path."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -14,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from conftest import assert_optimizer_round_trip
 from kexue_notes import accumulation as ga
 
 torch.set_num_threads(1)
@@ -277,20 +276,9 @@ def test_accum_adam_moments_against_true_accumulation():
 ])
 def test_state_dict_round_trip(make):
     grads = grad_stream(4, 14)
-    p = torch.ones(grads[0].shape, dtype=F64, requires_grad=True)
-    opt = make([p])
-    for g in grads[:7]:                       # stop inside a window (7 = 2 * 3 + 1)
-        p.grad = g.clone()
-        opt.step()
-    saved = copy.deepcopy(opt.state_dict())
-    q = p.detach().clone().requires_grad_(True)
-    fresh = make([q])
-    fresh.load_state_dict(saved)
-    for g in grads[7:]:
-        p.grad, q.grad = g.clone(), g.clone()
-        opt.step()
-        fresh.step()
-        assert torch.equal(p, q)
+    # stop inside a window (7 = 2 * 3 + 1)
+    fresh, q = assert_optimizer_round_trip(make, torch.ones(grads[0].shape, dtype=F64), grads,
+                                           stop=7)
     assert fresh.state[q]["step"] == 14
 
 

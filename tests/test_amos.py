@@ -5,7 +5,6 @@ published Amos schedule's first steps and asymptotic exponents, and every error 
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -15,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from conftest import assert_optimizer_round_trip
 from kexue_notes import amos
 
 torch.set_num_threads(1)
@@ -204,25 +204,11 @@ def test_tensors_in_one_optimizer_train_independently():
 
 
 def test_state_dict_round_trip():
-    grads = grad_stream(12)
-    p = torch.linspace(0, 1, 6, dtype=F64).requires_grad_(True)
-
     def make(params):
         return amos.AmosLikeAdamW(params, alpha0=0.05, p=0.4, mode="dynamic", sigma=0.2)
 
-    opt = make([p])
-    for g in grads[:5]:
-        p.grad = g.clone()
-        opt.step()
-    saved = copy.deepcopy(opt.state_dict())
-    q = p.detach().clone().requires_grad_(True)
-    fresh = make([q])
-    fresh.load_state_dict(saved)
-    for g in grads[5:]:
-        p.grad, q.grad = g.clone(), g.clone()
-        opt.step()
-        fresh.step()
-        assert torch.equal(p, q)
+    fresh, q = assert_optimizer_round_trip(make, torch.linspace(0, 1, 6, dtype=F64),
+                                           grad_stream(12), stop=5)
     assert fresh.state[q]["step"] == 12
 
 

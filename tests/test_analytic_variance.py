@@ -11,19 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from conftest import random_schedule
 from kexue_notes import analytic_variance as av
 from kexue_notes import ddim
 from kexue_notes import diffusion as dn
-
-
-@pytest.fixture(scope="module")
-def su() -> dn.Schedule:
-    return dn.schedule_su(1000)
-
-
-def random_schedule(seed: int, T: int) -> dn.Schedule:
-    """A schedule with random betas in (1e-4, 0.5), in random order."""
-    return dn.schedule_from_betas(np.random.default_rng(seed).uniform(1e-4, 0.5, size=T))
 
 
 def step(sched: dn.Schedule, u: float, v: float, frac: float) -> tuple[int, int, float]:

@@ -4,8 +4,6 @@ trips, and every error path."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -14,6 +12,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.optimize import minimize, nnls
 
+from conftest import assert_optimizer_round_trip
 from kexue_notes import exponentiated_gradient as eg
 
 torch.set_num_threads(1)
@@ -210,22 +209,8 @@ def test_metalrsgd_quadratic_rate_moves_towards_one_over_a():
 @pytest.mark.parametrize("make", [lambda ps: eg.EG(ps, lr=0.2),
                                   lambda ps: eg.MetaLRSGD(ps, lr=0.1, gamma=0.3)])
 def test_state_dict_round_trip(make):
-    gen = torch.Generator().manual_seed(2)
-    grads = torch.randn(12, 5, generator=gen, dtype=F64)
-    p = torch.ones(5, dtype=F64, requires_grad=True)
-    opt = make([p])
-    for g in grads[:5]:
-        p.grad = g.clone()
-        opt.step()
-    saved = copy.deepcopy(opt.state_dict())
-    q = p.detach().clone().requires_grad_(True)
-    fresh = make([q])
-    fresh.load_state_dict(saved)
-    for g in grads[5:]:
-        p.grad, q.grad = g.clone(), g.clone()
-        opt.step()
-        fresh.step()
-        assert torch.equal(p, q)
+    grads = torch.randn(12, 5, generator=torch.Generator().manual_seed(2), dtype=F64)
+    assert_optimizer_round_trip(make, torch.ones(5, dtype=F64), grads, stop=5)
 
 
 def test_closure_is_called_and_none_grads_skipped():
