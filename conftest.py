@@ -17,6 +17,7 @@ from typing import Any
 import jupytext
 import numpy as np
 import pytest
+from hypothesis import settings
 from nbval.plugin import IPyNbCell, IPyNbFile
 
 from kexue_notes import diffusion as dn
@@ -32,6 +33,12 @@ os.environ.pop("MPLBACKEND", None)
 # One BLAS thread per kernel: the pages' matrices are small, and OpenBLAS's spinning worker threads
 # made a page up to 40 times slower whenever another process shared the two cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# Property tests draw the same examples on every run, so a green CI stays green; set
+# HYPOTHESIS_PROFILE=explore to search with fresh random examples instead.
+settings.register_profile("deterministic", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 def read_page(path: Path) -> jupytext.NotebookNode:

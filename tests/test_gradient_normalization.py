@@ -250,8 +250,11 @@ def test_gn_input_gradient_matches_finite_differences(tanh_net) -> None:
     assert_allclose(full.numpy(), fd.numpy(), rtol=0, atol=1e-6)   # O(h^2) error, slopes <= 1e1
 
 
+# Entries below 1e-70 are left out: the output's entries are of order |grad|^2, and the norm of a
+# vector squares them again, which underflows float64 below about 1e-77 (a hypothesis run found
+# grad = [0, 2.3e-83], whose output norm 5.2e-166 torch computes as 0).
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.floats(-50, 50).filter(lambda v: v == 0 or abs(v) > 1e-100),
+@given(st.lists(st.floats(-50, 50).filter(lambda v: v == 0 or abs(v) > 1e-70),
                 min_size=2, max_size=2), reals)
 def test_region_formula_norm_is_at_most_one(grad: list[float], f: float) -> None:
     g = torch.tensor([grad], dtype=torch.float64)
