@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ndtr
+from scipy.special import ndtr, softmax
 
 from kexue_notes._validate import as_array, check_count, check_positive, is_tensor
 
@@ -102,11 +102,6 @@ def _tau(tau: Any, N: int) -> Array:
     return t[:, None]
 
 
-def _softmax(z: Array) -> Array:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 # --- 1. the policy and its exact gradient ----------------------------------------------------
 
 def policy_probs(W: Any, X: Any, tau: Any = 1.0) -> Array:
@@ -132,7 +127,7 @@ def policy_probs(W: Any, X: Any, tau: Any = 1.0) -> Array:
     Used in: :doc:`/book/optimization/policy-gradient-vs-zeroth-order`, eq. :eq:`pgzo-policy`.
     """
     Wa, Xa = _data(W, X)
-    return _softmax(Xa @ Wa.T / _tau(tau, Xa.shape[0]))
+    return softmax(Xa @ Wa.T / _tau(tau, Xa.shape[0]), axis=-1)
 
 
 def score_function(W: Any, X: Any, labels: Any, tau: Any = 1.0) -> Array:
@@ -165,7 +160,7 @@ def score_function(W: Any, X: Any, labels: Any, tau: Any = 1.0) -> Array:
     K, N = Wa.shape[0], Xa.shape[0]
     lab = _labels(labels, "labels", K, (N,))
     t = _tau(tau, N)
-    p = _softmax(Xa @ Wa.T / t)
+    p = softmax(Xa @ Wa.T / t, axis=-1)
     coef = (np.eye(K)[lab] - p) / t                        # (..., N, K)
     return coef[..., :, None] * Xa[:, None, :]
 
@@ -198,7 +193,7 @@ def expected_reward(W: Any, X: Any, y_true: Any, R: Any = None, tau: Any = 1.0) 
     K, N = Wa.shape[0], Xa.shape[0]
     t = _labels(y_true, "y_true", K, (N,))
     r = _rewards(R, K)[t]                                   # (N, K)
-    p = _softmax(Xa @ Wa.T / _tau(tau, N))
+    p = softmax(Xa @ Wa.T / _tau(tau, N), axis=-1)
     return float(np.mean(np.sum(p * r, axis=1)))
 
 
@@ -233,7 +228,7 @@ def exact_policy_grad(W: Any, X: Any, y_true: Any, R: Any = None, tau: Any = 1.0
     t = _labels(y_true, "y_true", K, (N,))
     r = _rewards(R, K)[t]
     tt = _tau(tau, N)
-    p = _softmax(Xa @ Wa.T / tt)
+    p = softmax(Xa @ Wa.T / tt, axis=-1)
     dz = p * (r - np.sum(p * r, axis=1, keepdims=True)) / tt   # dJ_n / dz_n, (N, K)
     return dz.T @ Xa / N
 
@@ -375,7 +370,7 @@ def reinforce_grad(W: Any, X: Any, y_true: Any, labels: Any, R: Any = None,
         raise ValueError(f"labels must have shape (M, N), got {lab.shape}")
     r = _rewards(R, K)[t]                                   # (N, K)
     tt = _tau(tau, N)
-    p = _softmax(Xa @ Wa.T / tt)
+    p = softmax(Xa @ Wa.T / tt, axis=-1)
     b = _baseline(baseline, p, r)
     gain = (r[np.arange(N), lab] - b) / tt[:, 0]            # (r(t_n, y_n) - b_n) / tau_n, (M, N)
     # sum_n gain_mn (e_{y_mn} - p_n) x_n^T, split into the one-hot part (one product per class)
@@ -421,7 +416,7 @@ def reinforce_variance(W: Any, X: Any, y_true: Any, R: Any = None, baseline: Any
     t = _labels(y_true, "y_true", K, (N,))
     r = _rewards(R, K)[t]
     tt = _tau(tau, N)
-    p = _softmax(Xa @ Wa.T / tt)
+    p = softmax(Xa @ Wa.T / tt, axis=-1)
     b = _baseline(baseline, p, r)
     x2 = np.sum(Xa**2, axis=1) / tt[:, 0] ** 2              # ||x_n||^2 / tau_n^2
     g = np.sum((np.eye(K)[:, None, :] - p[None]) ** 2, axis=2).T * x2[:, None]   # (N, K)

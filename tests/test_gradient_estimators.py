@@ -59,7 +59,7 @@ def num_grad(fun, W, h=1e-6):
 
 # --- policy_probs, score_function ------------------------------------------------------------
 
-def test_policy_probs_is_scipy_softmax_and_tempers_by_division() -> None:
+def test_policy_probs_softmaxes_logits_tempered_by_division() -> None:
     assert_allclose(ge.policy_probs(W0, X0), softmax(X0 @ W0.T, axis=1), rtol=1e-14)
     tau = np.linspace(0.5, 2.0, N)
     assert_allclose(ge.policy_probs(W0, X0, tau), softmax(X0 @ W0.T / tau[:, None], axis=1),
