@@ -20,7 +20,7 @@ import pytest
 from hypothesis import settings
 from nbval.plugin import IPyNbCell, IPyNbFile
 
-from kexue_notes import diffusion as dn
+from kexue_notes.diffusion import schedule as sch
 
 ROOT = Path(__file__).parent
 BOOK = ROOT / "book"
@@ -99,15 +99,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 # --- shared fixtures of the package tests ---------------------------------------------------
 
 @pytest.fixture(scope="module")
-def su() -> dn.Schedule:
+def su() -> sch.Schedule:
     """Su's schedule, alpha_t = sqrt(1 - 0.02 t/T), with T = 1000."""
-    return dn.schedule_su(1000)
+    return sch.schedule_su(1000)
 
 
-def random_schedule(seed: int, T: int, high: float = 0.5) -> dn.Schedule:
+def random_schedule(seed: int, T: int, high: float = 0.5) -> sch.Schedule:
     """A schedule with random squared step noises beta_t^2 in (1e-4, high), in random order."""
     rng = np.random.default_rng(seed)
-    return dn.schedule_from_betas(rng.uniform(1e-4, high, size=T))
+    return sch.schedule_from_betas(rng.uniform(1e-4, high, size=T))
 
 
 def assert_optimizer_round_trip(make: Callable[[list], Any], p0: Any, grads: Sequence[Any],

@@ -24,6 +24,7 @@ __all__ = [
     "check_fraction",
     "check_positive",
     "check_probabilities",
+    "check_real",
     "is_tensor",
 ]
 
@@ -155,3 +156,12 @@ def check_probabilities(p: Any, name: str, *, axis: int = -1,
         worst = float(np.max(np.abs(sums - 1.0)))
         raise ValueError(f"{name} must sum to 1 along axis {axis}; off by up to {worst:.3g}")
     return arr
+
+
+def check_real(value: Any, name: str) -> float:
+    """Return ``value`` as a float if it is a finite real number, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not np.isfinite(float(value)):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)

@@ -98,6 +98,8 @@ def test_mathjax_is_served_with_the_book(build: str) -> None:
 
 
 def test_api_reference_links_back_to_pages(build: str) -> None:
-    api = (HTML / "book" / "reference" / "api.html").read_text(encoding="utf-8")
+    """Every page is linked from the reference page of its part (``book/reference/api/<part>``)."""
     for page in PAGE_IDS:
-        assert f"../{page}.html" in api, f"the API reference does not link to {page}"
+        part = page.split("/")[0]
+        api = (HTML / "book" / "reference" / "api" / f"{part}.html").read_text(encoding="utf-8")
+        assert f"../../{page}.html" in api, f"the {part} API page does not link to {page}"

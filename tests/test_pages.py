@@ -43,10 +43,27 @@ def toc_files(node: dict | list) -> list[str]:
 
 TOC = toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8")))
 ALL_MD = sorted(BOOK.rglob("*.md"))
-PUBLIC_MODULES = sorted(m.name for m in pkgutil.iter_modules(kexue_notes.__path__)
-                        if not m.name.startswith("_"))
+#: Every public module of the package, dotted (subpackages themselves excluded).
+PUBLIC_MODULES = sorted(m.name for m in pkgutil.walk_packages(kexue_notes.__path__, "kexue_notes.")
+                        if not m.ispkg and not m.name.rsplit(".", 1)[1].startswith("_"))
 #: Modules that serve every page rather than one formula (no 'Used in' line needed).
-SHARED_MODULES = {"plotting"}
+STYLE_MODULES = {"kexue_notes.plotting"}
+#: The book's parts, one folder each under book/ (the subpackage of each mirrors it), and the
+#: parts whose pages are still to come but whose subpackages exist.
+PARTS = sorted({f.split("/")[1] for f in TOC if f.count("/") == 2} - {"reference"})
+PLANNED_PARTS = ["training", "sequences", "classification"]
+
+
+def subpackage(part: str) -> str:
+    """The subpackage that mirrors ``book/<part>/``: ``graphs-physics`` -> ``graphs_physics``."""
+    return part.replace("-", "_")
+
+
+def api_page(module: str) -> Path:
+    """The reference page that documents a module: its part's, or the shared modules' page."""
+    parts = module.split(".")
+    name = parts[1].replace("_", "-") if len(parts) == 3 else "shared"
+    return BOOK / "reference" / "api" / f"{name}.md"
 
 
 def docname(path: Path) -> str:
@@ -65,10 +82,10 @@ def code(path: Path) -> str:
 
 def public_functions() -> list[tuple[str, object]]:
     out = []
-    for name in sorted(set(PUBLIC_MODULES) - SHARED_MODULES):
-        module = importlib.import_module(f"kexue_notes.{name}")
+    for name in sorted(set(PUBLIC_MODULES) - STYLE_MODULES):
+        module = importlib.import_module(name)
         for attr in getattr(module, "__all__", []):
-            out.append((f"kexue_notes.{name}.{attr}", getattr(module, attr)))
+            out.append((f"{name}.{attr}", getattr(module, attr)))
     return out
 
 
@@ -164,7 +181,57 @@ def test_function_names_the_pages_that_use_it(dotted: str, func: object) -> None
             f"{name} does not link back to {dotted}"
 
 
-def test_api_page_documents_every_module() -> None:
-    api = (BOOK / "reference" / "api.md").read_text(encoding="utf-8")
-    missing = [m for m in PUBLIC_MODULES if f".. automodule:: kexue_notes.{m}\n" not in api]
-    assert not missing, f"book/reference/api.md does not document {missing}"
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_api_page_documents_every_module(module: str) -> None:
+    """Each module has a heading on its part's reference page, naming a page the module serves."""
+    api = api_page(module)
+    where = api.relative_to(ROOT)
+    assert api.is_file(), f"no reference page {where} for {module}"
+    text = api.read_text(encoding="utf-8")
+    assert f".. automodule:: {module}\n" in text, f"{where} does not document {module}"
+    heading = re.search(rf"^## `{module.rsplit('.', 1)[1]}`: (.+)$", text, flags=re.M)
+    assert heading, f"{module} has no heading of its own on {where}"
+    if module not in STYLE_MODULES:
+        served = set(USED_IN.findall(inspect.getsource(importlib.import_module(module))))
+        named = set(re.findall(r"\{doc\}`(/book/[\w/-]+)`", heading.group(1)))
+        assert named and named <= served, f"the heading of {module} names no page it serves"
+
+
+# --- the layout: the package and the tests mirror the book ------------------------------------
+
+def test_every_part_has_its_subpackage() -> None:
+    names = {subpackage(p) for p in PARTS} | set(PLANNED_PARTS)
+    for name in names:
+        init = ROOT / "kexue_notes" / name / "__init__.py"
+        assert init.is_file(), f"kexue_notes/{name}/ is missing (the book has a part {name})"
+        assert importlib.import_module(f"kexue_notes.{name}").__doc__, f"{name} has no docstring"
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_module_sits_in_the_part_it_serves(module: str) -> None:
+    """A module of kexue_notes/<part>/ serves that part's pages only; one at the top, several."""
+    served = set(USED_IN.findall(inspect.getsource(importlib.import_module(module))))
+    parts_served = {subpackage(doc.split("/")[2]) for doc in served}
+    parts = module.split(".")
+    if len(parts) == 3:
+        assert parts_served == {parts[1]}, f"{module} serves the parts {sorted(parts_served)}"
+    elif module not in STYLE_MODULES:
+        assert len(parts_served) > 1, \
+            f"{module} serves only {sorted(parts_served)}: move it into that part's subpackage"
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_module_has_tests_in_the_mirrored_place(module: str) -> None:
+    parts = module.split(".")[1:]
+    test = ROOT.joinpath("tests", *parts[:-1], f"test_{parts[-1]}.py")
+    if module in STYLE_MODULES:
+        return
+    assert test.is_file(), f"{module} has no tests at {test.relative_to(ROOT)}"
+
+
+def test_subpackage_docstrings_list_their_modules() -> None:
+    for name in {subpackage(p) for p in PARTS}:
+        doc = importlib.import_module(f"kexue_notes.{name}").__doc__ or ""
+        listed = re.findall(r":mod:`(kexue_notes\.[\w.]+)`", doc)
+        inside = [m for m in PUBLIC_MODULES if m.startswith(f"kexue_notes.{name}.")]
+        assert sorted(listed) == inside, f"kexue_notes.{name}'s docstring lists {listed}"

@@ -19,6 +19,7 @@ from kexue_notes._validate import (
     check_fraction,
     check_positive,
     check_probabilities,
+    check_real,
 )
 from kexue_notes.plotting import PALETTE, use_book_style
 
@@ -81,6 +82,17 @@ def test_check_count() -> None:
         check_count(True, "n")
     with pytest.raises(ValueError, match="n must be >= 2, got 1"):
         check_count(1, "n", minimum=2)
+
+
+def test_check_real() -> None:
+    assert check_real(np.float32(-2.5), "m") == -2.5
+    assert isinstance(check_real(3, "m"), float)
+    with pytest.raises(TypeError, match="m must be a real number, got bool"):
+        check_real(True, "m")
+    with pytest.raises(TypeError, match="m must be a real number, got str"):
+        check_real("1", "m")
+    with pytest.raises(ValueError, match="m must be finite, got nan"):
+        check_real(float("nan"), "m")
 
 
 def test_check_positive_and_fraction() -> None:
