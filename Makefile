@@ -10,13 +10,13 @@ JB_FLAGS := -W -n --keep-going --all
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-# one BLAS thread per notebook kernel (see conftest.py)
+# one BLAS thread per notebook kernel (see book/_ext/page_executions.py)
 export OPENBLAS_NUM_THREADS ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Pages draw with the inline backend; an inherited MPLBACKEND (e.g. Agg) would drop their figures.
 unexport MPLBACKEND
 
-.PHONY: book test lint serve lab lock clean
+.PHONY: book test bench lint serve lab lock clean
 
 book: $(STAMP) $(MATHJAX)  ## Build the HTML book into _build/html (strict: warnings are errors).
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
@@ -25,6 +25,9 @@ test: $(STAMP) $(MATHJAX)  ## Lint and type-check, then every test: package, pag
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+bench:  ## Time the phases of a `make test` from a fresh clone of HEAD (a benchmark, not a test).
+	$(PYTHON) tests/bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,38 +1,45 @@
-"""Collect every page of the book as an nbval notebook, read through jupytext (no .ipynb on disk).
+"""Collect every page of the book as tests, and share the package tests' fixtures.
 
-A page is a MyST Markdown notebook under ``book/``; each of its code cells becomes one test item,
-``book/<part>/<page>.md::Cell N``, run in a fresh kernel in the page's folder. Outputs are not
-compared (the pages carry none); a cell fails when it raises, which includes a failed ``assert``.
+A page is a MyST Markdown notebook under ``book/``. Each of its code cells is one test item,
+``book/<part>/<page>.md::Cell N``, and one more item, ``book/<part>/<page>.md::Determinism``, checks
+that a second run of the page glues the same values. The pages run two at a time (one kernel per
+core, see ``book/_ext/page_executions.py``); a cell item waits for its page's run and fails with
+the cell's traceback if that cell raised (later cells are then reported as not run). The items run
+in four phases: the pages' cells, the package's tests (while the second runs begin), the strict
+build (``tests/test_book.py``, which renders the stored runs and executes nothing), and the
+determinism checks. A page whose stored run still matches its key (page, package, lock files) and
+was checked by a second run is not run again: its items are skipped, saying so.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
-from collections import defaultdict
+import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jupytext
 import numpy as np
 import pytest
 from hypothesis import settings
-from nbval.plugin import IPyNbCell, IPyNbFile
-
-from kexue_notes.diffusion import schedule as sch
 
 ROOT = Path(__file__).parent
 BOOK = ROOT / "book"
+sys.path.insert(0, str(BOOK / "_ext"))
 
-# Pages must run offline; kernels inherit this environment. MPLBACKEND is cleared: kernels must draw
-# with the inline backend, as a backend such as Agg would drop every figure from the page's outputs.
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.pop("MPLBACKEND", None)
-# One BLAS thread per kernel: the pages' matrices are small, and OpenBLAS's spinning worker threads
-# made a page up to 40 times slower whenever another process shared the two cores.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import page_executions as px  # noqa: E402 -- after the path to book/_ext/
+
+# Pages (and the tests here, which share the cores with them) run offline, with one BLAS and
+# OpenMP thread per process; kernels draw with the inline backend. Set before torch is imported.
+px.set_kernel_environment()
+
+if TYPE_CHECKING:  # imported by the fixtures that need it: torch takes a second to load
+    from kexue_notes.diffusion import schedule as sch
 
 # Property tests draw the same examples on every run, so a green CI stays green; set
 # HYPOTHESIS_PROFILE=explore to search with fresh random examples instead.
@@ -46,54 +53,190 @@ def read_page(path: Path) -> jupytext.NotebookNode:
     return jupytext.read(path, fmt="md:myst")
 
 
-def is_notebook_page(path: Path) -> bool:
-    """A page is a notebook when its front matter carries a jupytext header and a kernel."""
-    head = path.read_text(encoding="utf-8")[:1000]
-    front = head.startswith("---") and "jupytext" in head and "kernelspec" in head
-    return path.suffix == ".md" and front
-
+is_notebook_page = px.is_notebook_page
 
 #: Every notebook page of the book, and its id ``<part>/<page>``.
 PAGES = sorted(p for p in BOOK.rglob("*.md") if is_notebook_page(p))
-PAGE_IDS = [p.relative_to(BOOK).with_suffix("").as_posix() for p in PAGES]
-
-#: Values each page glued while nbval ran it: {"book/<part>/<page>": {key: text}}. The strict
-#: build in tests/test_book.py runs every page again and must glue the same values.
-GLUED: dict[str, dict[str, str]] = {}
+PAGE_IDS = [px.page_id(p) for p in PAGES]
 
 
-def glued_text(data: dict[str, str]) -> str:
-    """What a glued value shows: its LaTeX if it has one (sympy results), else its plain text."""
-    return data.get("text/latex") or data.get("text/plain", "")
+# --- the pages as test items -----------------------------------------------------------------
+
+class PageRuns:
+    """The runs of one page in this session: the first (kept in the store) and the second."""
+
+    def __init__(self, page: Path) -> None:
+        self.page = page
+        self.reused: px.Run | None = None
+        self.first: Future[px.Run] | None = None
+        self.second: Future[px.Run] | None = None
+
+    def first_run(self) -> px.Run:
+        if self.reused is not None:
+            return self.reused
+        assert self.first is not None, "the page was not scheduled"
+        return self.first.result()
 
 
-class MystNotebook(IPyNbFile):
-    """nbval's notebook collector, fed by jupytext instead of nbformat."""
-
-    def collect(self) -> Iterator[IPyNbCell]:
-        self.nb = read_page(self.path)
-        code_cells = (cell for cell in self.nb.cells if cell.cell_type == "code")
-        for cell_num, cell in enumerate(code_cells):
-            yield IPyNbCell.from_parent(
-                self, name=f"Cell {cell_num}", cell_num=cell_num, cell=cell,
-                options=defaultdict(bool, check=False),
-            )
+RUNS: dict[Path, PageRuns] = {}
+POOL: px.Pool | None = None
+#: Where a session records its phases and page runs (read by ``make bench``).
+PHASE_LOG = ROOT / "_build" / "test-phases.json"
 
 
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    if isinstance(item, IPyNbCell) and item.test_outputs:
-        page = item.path.relative_to(ROOT).with_suffix("").as_posix()
-        for out in item.test_outputs:
-            record = out.get("metadata", {}).get("scrapbook")
-            if record:
-                data = {k.removeprefix(record["mime_prefix"]): v for k, v in out["data"].items()}
-                GLUED.setdefault(page, {})[record["name"]] = glued_text(data)
+class PageFile(pytest.File):
+    """A notebook page: one item per code cell, then the determinism check."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        RUNS.setdefault(self.path, PageRuns(self.path))
+        cells = [c for c in px.read_notebook(self.path).cells if c.cell_type == "code"]
+        for number, cell in enumerate(cells):
+            yield PageCell.from_parent(self, name=f"Cell {number}", number=number,
+                                       source=cell.source)
+        yield PageDeterminism.from_parent(self, name="Determinism")
+
+
+class PageCell(pytest.Item):
+    def __init__(self, *, number: int, source: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.number, self.source = number, source
+
+    def runtest(self) -> None:
+        runs = RUNS[self.path]
+        if runs.reused is not None:
+            pytest.skip("unchanged since its stored run, which passed and was run twice alike")
+        run = runs.first_run()
+        if run.failed_cell is None or self.number < run.failed_cell:
+            return
+        if self.number == run.failed_cell:
+            raise PageCellError(run.error)
+        pytest.skip(f"not run: Cell {run.failed_cell} of this page failed first")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, PageCellError):
+            return f"{self.path.relative_to(ROOT)}, {self.name}, raised:\n{excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.relative_to(ROOT)}::{self.name}"
+
+
+class PageCellError(Exception):
+    """A cell of a page raised; the message is the cell's source and traceback."""
+
+
+class PageDeterminism(pytest.Item):
+    """A second run of the page, in another kernel, glues exactly the values of the first."""
+
+    def runtest(self) -> None:
+        runs = RUNS[self.path]
+        if runs.second is None:
+            pytest.skip("checked when its stored run was made")
+        first, second = runs.first_run(), runs.second.result()
+        if not first.ok:
+            pytest.skip("the first run failed (see its cells)")
+        if not second.ok:
+            pytest.fail(f"the second run failed in Cell {second.failed_cell}, the first did not:\n"
+                        f"{second.error}", pytrace=False)
+        differ = px.differences(first, second)
+        record_determinism(self.path, not differ)
+        if differ:
+            shown = "\n".join(f"  {n}: {first.glued.get(n)!r} then {second.glued.get(n)!r}"
+                              for n in differ)
+            pytest.fail(f"{len(differ)} glued value(s) changed between two runs:\n{shown}",
+                        pytrace=False)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.path.relative_to(ROOT)}::{self.name}"
+
+
+def record_determinism(page: Path, same: bool) -> None:
+    """Write the verdict into the stored run, so an unchanged page is not run again next time."""
+    run = px.stored(page)
+    if run is not None:
+        run.deterministic = same
+        meta = px.STORE / f"{run.page}.json"
+        meta.write_text(json.dumps(px.asdict(run), indent=1, sort_keys=True), encoding="utf-8")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.is_relative_to(BOOK) and is_notebook_page(file_path):
-        return MystNotebook.from_parent(parent, path=file_path)
+        return PageFile.from_parent(parent, path=file_path)
     return None
+
+
+def _phase(item: pytest.Item) -> int:
+    """The pages' cells first: their first runs then have the two cores to themselves, so the run
+    times the book reports are not inflated by the package tests, which come next (alongside the
+    second runs), then the build, then the determinism checks."""
+    if isinstance(item, PageCell):
+        return 0
+    if isinstance(item, PageDeterminism):
+        return 3
+    return 2 if item.path.name == "test_book.py" else 1
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_phase)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Queue the first run of every page that needs one, then every second run."""
+    global POOL
+    pages = [p for p in RUNS if any(isinstance(i, PageCell) and i.path == p
+                                    for i in session.items)]
+    firsts, seconds = [], []
+    for page in pages:
+        stored = px.stored(page)
+        if stored is not None and stored.ok and stored.deterministic:
+            RUNS[page].reused = stored
+        elif stored is not None and stored.ok and stored.deterministic is None:
+            RUNS[page].reused = stored  # made by the build: only the second run is missing
+            seconds.append(page)
+        else:
+            firsts.append(page)
+            seconds.append(page)
+    if not (firsts or seconds) or session.config.option.collectonly:
+        return
+    POOL = px.Pool()
+    for page in firsts:
+        RUNS[page].first = POOL.submit(page, keep=True)
+    for page in seconds:
+        RUNS[page].second = POOL.submit(page, keep=False)
+
+
+#: Names of the phases of a session, by :func:`_phase`, and when each began and ended.
+PHASE_NAMES = ["page cells", "package tests", "build", "second runs"]
+PHASES: dict[str, list[float]] = {}
+STARTED = time.time()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Any:
+    began = time.time()
+    try:
+        return (yield)
+    finally:
+        span = PHASES.setdefault(PHASE_NAMES[_phase(item)], [began, began])
+        span[1] = time.time()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the pool, and write when each phase ran (``make bench`` prints it)."""
+    if POOL is not None:
+        POOL.shutdown()
+    runs = []
+    for page_runs in RUNS.values():
+        for which, future in (("first", page_runs.first), ("second", page_runs.second)):
+            if future is not None and future.done() and not future.cancelled() \
+                    and future.exception() is None:
+                record = px.asdict(future.result())
+                record.pop("glued")
+                runs.append({"run": which, **record})
+    log = {"started": STARTED, "ended": time.time(), "phases": PHASES, "runs": runs}
+    PHASE_LOG.parent.mkdir(parents=True, exist_ok=True)
+    PHASE_LOG.write_text(json.dumps(log, indent=1), encoding="utf-8")
 
 
 # --- shared fixtures of the package tests ---------------------------------------------------
@@ -101,11 +244,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.fixture(scope="module")
 def su() -> sch.Schedule:
     """Su's schedule, alpha_t = sqrt(1 - 0.02 t/T), with T = 1000."""
+    from kexue_notes.diffusion import schedule as sch
+
     return sch.schedule_su(1000)
 
 
 def random_schedule(seed: int, T: int, high: float = 0.5) -> sch.Schedule:
     """A schedule with random squared step noises beta_t^2 in (1e-4, high), in random order."""
+    from kexue_notes.diffusion import schedule as sch
+
     rng = np.random.default_rng(seed)
     return sch.schedule_from_betas(rng.uniform(1e-4, high, size=T))
 

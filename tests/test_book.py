@@ -1,9 +1,12 @@
 """The strict HTML build of the whole book, and what a reader gets from it.
 
-``jupyter-book build . -W -n --keep-going`` executes every page (``raise_on_error`` fails a page
-whose cell raises), resolves every reference nitpickily and treats every warning as an error. The
-test then opens the HTML: each page has its figure, rendered-math markup, local MathJax, a
-download of its notebook, a run time under the budget, and the same glued numbers as the nbval run.
+``jupyter-book build . -W -n --keep-going`` renders every page from its stored run (the run the
+page's cell items reported on; ``book/_ext/page_executions.py`` hands it to myst-nb), so it executes
+nothing itself; a page without a current stored run would be executed by myst-nb, whose
+``raise_on_error`` fails the build on a raising cell. It resolves every reference nitpickily and
+treats every warning as an error. The test then opens the HTML: each page has its figure,
+rendered-math markup, local MathJax, a download of its notebook, a run time under the budget, and
+the glued numbers of the stored run.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GLUED, PAGE_IDS, ROOT, glued_text
+from conftest import PAGE_IDS, PAGES, ROOT, px
 
 HTML = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
@@ -41,7 +44,7 @@ def build() -> str:
 def glued_values(page: str) -> dict[str, str]:
     """The values the build glued for a page (myst-nb stores them beside the executed notebook)."""
     path = EXECUTED / "book" / f"{page}.glue.json"
-    return {key: glued_text(out["data"]) for key, out in json.loads(path.read_text()).items()}
+    return {key: px.glued_text(out["data"]) for key, out in json.loads(path.read_text()).items()}
 
 
 def run_times(build: str) -> dict[str, float]:
@@ -73,15 +76,20 @@ def test_page_renders_for_a_reader(build: str, page: str) -> None:
         assert bad not in html, f"the page shows {bad!r}"
 
 
-@pytest.mark.parametrize("page", PAGE_IDS)
-def test_page_is_deterministic(build: str, page: str) -> None:
-    """The build ran the page again (or reused a cached run): it glued the numbers nbval saw."""
-    built = glued_values(page)
+def test_the_build_executes_no_page(build: str) -> None:
+    """Every page was rendered from its stored run: the build started no kernel."""
+    executed = [line for line in build.splitlines() if "Executing notebook" in line]
+    assert not executed, "the build executed pages itself:\n" + "\n".join(executed)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_page_shows_its_stored_run(build: str, page: Path) -> None:
+    """The numbers on the page are those of the run its cell items reported on."""
+    built = glued_values(px.page_id(page))
     assert built, "the page glues its numbers"
-    nbval = GLUED.get(f"book/{page}")
-    if nbval is None:
-        pytest.skip("the page did not run under nbval in this session")
-    assert built == nbval
+    run = px.stored(page)
+    assert run is not None and run.ok, "the page has no current, successful stored run"
+    assert built == run.glued
 
 
 def test_every_page_runs_within_budget(build: str) -> None:

@@ -1,0 +1,93 @@
+"""The page runner (book/_ext/page_executions.py): the key of a stored run covers every input of a
+page; a raising cell is named; a page that glues a different value on its second run is caught."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import PAGES, ROOT, px
+
+FRONT = """---
+jupytext:
+  text_representation:
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A page made for this test
+"""
+
+
+def make_page(folder: Path, *cells: str) -> Path:
+    page = folder / "page.md"
+    body = "".join(f"\n```{{code-cell}} ipython3\n{source}\n```\n" for source in cells)
+    page.write_text(FRONT + body, encoding="utf-8")
+    return page
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of what the key reads: one page, the package, the lock files."""
+    root = tmp_path_factory.mktemp("tree")
+    shutil.copytree(ROOT / "kexue_notes", root / "kexue_notes",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in px.LOCK_FILES:
+        shutil.copy(ROOT / name, root / name)
+    (root / "page.md").write_text(PAGES[0].read_text(encoding="utf-8"), encoding="utf-8")
+    return root
+
+
+def edited_key(tree: Path, relative: str, edit: str) -> str:
+    """The key after appending ``edit`` to one file of the copied tree (restored afterwards)."""
+    path = tree / relative
+    before = path.read_bytes()
+    path.write_bytes(before + edit.encode())
+    try:
+        return px.page_key(tree / "page.md", root=tree)
+    finally:
+        path.write_bytes(before)
+
+
+def test_the_key_covers_page_package_and_lock_files(tree: Path) -> None:
+    key = px.page_key(tree / "page.md", root=tree)
+    assert key == px.page_key(tree / "page.md", root=tree), "the key is a function of the files"
+    # one function of one module of one part: every page's key changes
+    module = "kexue_notes/representations/softmax.py"
+    assert "def " in (tree / module).read_text(encoding="utf-8")
+    for relative, edit in [("page.md", "\n"), (module, "\n# edited\n"),
+                           ("kexue_notes/_validate.py", " "), ("constraints.txt", "\n"),
+                           ("requirements.txt", "\n"), ("pyproject.toml", "\n")]:
+        assert edited_key(tree, relative, edit) != key, f"editing {relative} kept the key"
+    (tree / "README.md").write_text("not an input of a page", encoding="utf-8")
+    assert px.page_key(tree / "page.md", root=tree) == key
+
+
+def test_a_raising_cell_is_named(tmp_path: Path) -> None:
+    page = make_page(tmp_path, "x = 1", "assert x == 2, 'x is not 2'", "y = 3")
+    run, _ = px.execute(page)
+    assert run.failed_cell == 1 and not run.ok
+    assert "AssertionError" in run.error and "x is not 2" in run.error
+
+
+def test_a_page_that_glues_another_value_on_its_second_run_is_caught(tmp_path: Path) -> None:
+    """Two runs of a page that glues its process id; the kernel's environment on the way."""
+    px.set_kernel_environment()
+    page = make_page(tmp_path, "from myst_nb import glue\nimport os, torch\n"
+                               "glue('pid', os.getpid())\nglue('same', 42)\n"
+                               "glue('threads', torch.get_num_threads())\n"
+                               "glue('offline', os.environ['HF_HUB_OFFLINE'])\n"
+                               "glue('cwd', os.getcwd())")
+    first, nb = px.execute(page)
+    second, _ = px.execute(page)
+    assert first.ok and second.ok and px.glued_values(nb) == first.glued
+    assert px.differences(first, second) == ["pid"]
+    assert px.differences(first, first) == []
+    # one thread per kernel, offline, run in the page's folder
+    assert first.glued["same"] == "42" and first.glued["threads"] == "1"
+    assert first.glued["offline"] == "'1'" and first.glued["cwd"] == repr(str(tmp_path))
