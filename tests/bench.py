@@ -1,10 +1,11 @@
 """Time the phases of a ``make test`` from a fresh clone of HEAD: a benchmark, not a test.
 
-``make bench`` clones the repository's HEAD into a temporary folder and runs there what ``make test``
-runs, timing each step as a whole process: the install (virtual environment, torch, the pinned
-requirements, the package, MathJax), ruff, mypy and pytest. The pytest session writes when each of
-its phases ran and every page run (``_build/test-phases.json``, see ``conftest.py``); this script
-prints them, then one row per page. Only the standard library is used, so any Python 3.11 runs it.
+``make bench`` clones the repository's HEAD into a temporary folder and runs there what
+``make test`` runs, timing each step as a whole process: the install (virtual environment, torch,
+the pinned requirements, the package, MathJax), ruff, mypy and pytest. The pytest session
+writes when each of its phases ran and every page run (``_build/test-phases.json``, see
+``conftest.py``); this script prints them, then one row per page. Only the standard library is
+used, so any Python 3.11 runs it.
 """
 
 from __future__ import annotations
