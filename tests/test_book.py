@@ -111,3 +111,20 @@ def test_api_reference_links_back_to_pages(build: str) -> None:
         part = page.split("/")[0]
         api = (HTML / "book" / "reference" / "api" / f"{part}.html").read_text(encoding="utf-8")
         assert f"../../{page}.html" in api, f"the {part} API page does not link to {page}"
+
+
+def test_errata_page_lists_every_erratum_of_the_book(build: str) -> None:
+    """One row per erratum box of the book, each linking back to its box; the total agrees."""
+    table = (HTML / "book" / "reference" / "errata.html").read_text(encoding="utf-8")
+    boxes = 0
+    for page, page_id in zip(PAGES, PAGE_IDS, strict=True):
+        count = page.read_text(encoding="utf-8").count(":::{erratum}")
+        boxes += count
+        html = (HTML / "book" / f"{page_id}.html").read_text(encoding="utf-8")
+        for n in range(1, count + 1):
+            assert f'id="erratum-{n}"' in html, f"{page_id} does not show erratum {n}"
+            assert f'{page_id}.html#erratum-{n}"' in table, \
+                f"the errata page does not link to erratum {n} of {page_id}"
+    assert f"{boxes} errata in " in table
+    assert table.count("#erratum-") == boxes
+

@@ -12,6 +12,7 @@ import pkgutil
 import re
 from pathlib import Path
 
+import errata
 import pytest
 import yaml
 
@@ -24,6 +25,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 SOURCE_URL = re.compile(r"https://kexue\.fm/archives/\d+|https://wmathor\.com/(index\.php/archives/\d+)?")
 FUNC_ROLE = re.compile(r"\{py:func\}`(kexue_notes\.[\w.]+)`")
 USED_IN = re.compile(r":doc:`(/book/[\w/-]+)`")
+ERRATUM = re.compile(r"^:::\{erratum\} *(.*?)\n(.*?)^:::$", flags=re.S | re.M)
 
 
 def toc_files(node: dict | list) -> list[str]:
@@ -163,6 +165,34 @@ def test_page_links_the_functions_it_checks(page: Path) -> None:
         func = getattr(importlib.import_module(module), name)
         assert docname(page) in (inspect.getdoc(func) or ""), \
             f"{dotted}'s docstring does not name {docname(page)}"
+
+
+def errata_on(text: str) -> list[tuple[str, dict[str, str]]]:
+    """Every ``erratum`` directive of a page: its one-line summary and its fields."""
+    found = []
+    for summary, body in ERRATUM.findall(text):
+        fields = dict(re.findall(r"^:(\w+): *(.*)$", body, flags=re.M))
+        found.append((summary.strip(), fields))
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_page_errata_are_complete(page: Path) -> None:
+    """Each finding against a post names the post, the place, the kind, both sides and the proof."""
+    text = page.read_text(encoding="utf-8")
+    assert text.count(":::{erratum}") == len(errata_on(text)), "an erratum box is malformed"
+    for summary, fields in errata_on(text):
+        assert summary and "\n" not in summary, "an erratum has a one-line summary"
+        missing = [f for f in errata.FIELDS if not fields.get(f, "").strip()]
+        assert not missing, f"erratum {summary!r} lacks {missing}"
+        assert fields["kind"] in errata.KINDS, f"erratum {summary!r}: unknown kind"
+        post = fields["post"]
+        assert errata.POST.match(post), f"erratum {summary!r}: post {post!r}"
+        if post != "wmathor":
+            assert f"kexue.fm/archives/{post}" in text, \
+                f"erratum {summary!r} is about post {post}, which the page does not link"
+        assert re.search(r"\{glue(:\w+)?\}`|\{eq\}`", fields["shows"]), \
+            f"erratum {summary!r}: 'shows' gives no glued number or equation"
 
 
 # --- the package ------------------------------------------------------------------------------
