@@ -92,12 +92,21 @@ def test_page_shows_its_stored_run(build: str, page: Path) -> None:
     assert built == run.glued
 
 
-def test_every_page_runs_within_budget(build: str) -> None:
-    times = run_times(build)
-    for page in PAGE_IDS:
-        name = f"book/{page}"
-        assert name in times, f"{name} missing from the execution statistics"
-        assert times[name] <= BUDGET_SECONDS, f"{name} took {times[name]:.1f} s"
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_page_runs_within_budget(build: str, page: Path) -> None:
+    """At most 20 s of the kernel's own CPU time, as shown on the execution-statistics page.
+
+    The pages run two at a time, so a page's wall time depends on what ran beside it (on a busy
+    machine, several times its CPU time); its kernel's CPU time is its own cost, the time it takes
+    a reader alone on the machine, less about a second to start the kernel."""
+    name = f"book/{px.page_id(page)}"
+    assert name in run_times(build), f"{name} missing from the execution statistics"
+    html = (HTML / "book" / "reference" / "execution-statistics.html").read_text(encoding="utf-8")
+    row = re.search(rf"<td><p>{re.escape(px.page_id(page))}</p></td>\s*<td><p>([\d.]+)</p></td>"
+                    rf"\s*<td><p>([\d.]+)</p></td>", html)
+    assert row, f"{name} missing from the table of page runs"
+    cpu = float(row.group(2))
+    assert cpu <= BUDGET_SECONDS, f"{name} took {cpu:.1f} s of CPU time"
 
 
 def test_mathjax_is_served_with_the_book(build: str) -> None:
