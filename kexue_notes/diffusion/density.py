@@ -565,7 +565,9 @@ def iwae_asymptotics(log_second_moment: Any, K: Any) -> tuple[NDArray[np.float64
        \mathbb E\log\hat p_K(x) - \log p(x) &= -\frac{\rho}{2K} + O(K^{-2}), \\
        \operatorname{sd}\log\hat p_K(x) &= \sqrt{\rho/K}\,\bigl(1 + O(K^{-1})\bigr) .
 
-    Valid only for :math:`K \gg \rho`.
+    Valid only for :math:`K \gg \rho`; the :math:`O(K^{-2})` remainder also needs a finite third
+    moment of the weights (for a proposal whose covariance is :math:`\tau^2` times that of a
+    Gaussian posterior: :math:`\tau^2 > 2/3`); without it that rate is not guaranteed.
 
     Args:
         log_second_moment: :math:`\log(1+\rho) \ge 0`, any shape (e.g. from
