@@ -2,13 +2,14 @@
 
 On a page::
 
-    :::{erratum} The PMI matrix has negative eigenvalues
-    :post: 4671
-    :where: 第（三）节, 「正定」
-    :kind: wrong claim
+    :::{erratum} The per-pair gradient lacks a factor 2
+    :post: 4675
+    :where: eq. (22)
+    :kind: dropped factor or sign
     :says: what the post says, in our words
     :holds: what holds instead
-    :shows: the glued number or the equation that shows it, e.g. {glue:text}`n_negative`
+    :shows: the glued number or the equation that shows it, e.g. {glue:text}`gap` or {eq}`grad`
+    :label: glove-grad-factor
     :::
 
 The argument is a one-line summary (it is the row of the errata table). An optional ``:label:``
