@@ -33,11 +33,11 @@ def make_page(folder: Path, *cells: str) -> Path:
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of what the key reads: one page, the package, the lock files."""
+    """A copy of what the key reads: one page, the package, the lock files, the bibliography."""
     root = tmp_path_factory.mktemp("tree")
     shutil.copytree(ROOT / "kexue_notes", root / "kexue_notes",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    for name in px.LOCK_FILES:
+    for name in px.INPUT_FILES:
         shutil.copy(ROOT / name, root / name)
     (root / "page.md").write_text(PAGES[0].read_text(encoding="utf-8"), encoding="utf-8")
     return root
@@ -54,7 +54,7 @@ def edited_key(tree: Path, relative: str, edit: str) -> str:
         path.write_bytes(before)
 
 
-def test_the_key_covers_page_package_and_lock_files(tree: Path) -> None:
+def test_the_key_covers_page_package_lock_files_and_bibliography(tree: Path) -> None:
     key = px.page_key(tree / "page.md", root=tree)
     assert key == px.page_key(tree / "page.md", root=tree), "the key is a function of the files"
     # one function of one module of one part: every page's key changes
@@ -62,7 +62,8 @@ def test_the_key_covers_page_package_and_lock_files(tree: Path) -> None:
     assert "def " in (tree / module).read_text(encoding="utf-8")
     for relative, edit in [("page.md", "\n"), (module, "\n# edited\n"),
                            ("kexue_notes/_validate.py", " "), ("constraints.txt", "\n"),
-                           ("requirements.txt", "\n"), ("pyproject.toml", "\n")]:
+                           ("requirements.txt", "\n"), ("pyproject.toml", "\n"),
+                           ("references.bib", "\n")]:
         assert edited_key(tree, relative, edit) != key, f"editing {relative} kept the key"
     (tree / "README.md").write_text("not an input of a page", encoding="utf-8")
     assert px.page_key(tree / "page.md", root=tree) == key

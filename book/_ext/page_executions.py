@@ -6,11 +6,12 @@ stored runs to myst-nb through its jupyter-cache, so the build executes nothing 
 
 **The key** of a run is a SHA-256 over everything that can change what a page prints: the page's
 source, every file of the ``kexue_notes`` package, the lock files (``requirements.txt``,
-``constraints.txt``, ``pyproject.toml``), this module (it sets the kernels' environment) and the
-Python version. A stored run is used only while its key matches; editing any function of the
-package therefore re-runs every page. The store lives in ``_build/executions/`` (ignored by git):
-``<part>/<page>.ipynb`` (the executed notebook) and ``<part>/<page>.json`` (the key, the outcome,
-the wall and CPU seconds of the kernel, the glued values, and whether a second run agreed).
+``constraints.txt``, ``pyproject.toml``), the bibliography (pages read it), this module (it sets
+the kernels' environment) and the Python version. A stored run is used only while its key
+matches; editing any function of the package therefore re-runs every page. The store lives in
+``_build/executions/`` (ignored by git): ``<part>/<page>.ipynb`` (the executed notebook) and
+``<part>/<page>.json`` (the key, the outcome, the wall and CPU seconds of the kernel, the glued
+values, and whether a second run agreed).
 
 **Parallel runs.** :class:`Pool` runs pages in as many kernels at once as the machine has cores,
 each kernel with one thread for BLAS and OpenMP (so two kernels never oversubscribe two cores,
@@ -38,8 +39,9 @@ BOOK = ROOT / "book"
 STORE = ROOT / "_build" / "executions"
 #: The jupyter-cache that myst-nb reads during the build (Jupyter Book's default place).
 JUPYTER_CACHE = ROOT / "_build" / ".jupyter_cache"
-#: Inputs of every page besides its own source (package files are added by :func:`page_key`).
-LOCK_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml")
+#: Inputs of every page besides its own source and the package (added by :func:`page_key`): the
+#: lock files, and the bibliography, which pages read to check what they cite.
+INPUT_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml", "references.bib")
 #: Seconds a single cell may run, as ``execute.timeout`` in ``_config.yml``.
 CELL_TIMEOUT = 120
 
@@ -75,7 +77,8 @@ def page_id(page: Path) -> str:
 
 
 def page_key(page: Path, root: Path = ROOT) -> str:
-    """SHA-256 of the page source, the package, the lock files, this module and Python's version."""
+    """SHA-256 of the page source, the package, :data:`INPUT_FILES`, this module and Python's
+    version."""
     digest = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
@@ -86,7 +89,7 @@ def page_key(page: Path, root: Path = ROOT) -> str:
     for path in sorted((root / "kexue_notes").rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             add(path.relative_to(root).as_posix(), path.read_bytes())
-    for name in LOCK_FILES:
+    for name in INPUT_FILES:
         add(name, (root / name).read_bytes())
     add("runner", Path(__file__).read_bytes())
     add("python", platform.python_version().encode())
