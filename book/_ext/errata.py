@@ -33,6 +33,7 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
+from tables import table
 
 #: The kinds of finding, as the errata page counts them.
 KINDS = (
@@ -129,30 +130,6 @@ def _merge(app: Sphinx, env: Any, docnames: set[str], other: Any) -> None:
         e for e in getattr(other, "kexue_errata", []) if e["docname"] in docnames]
 
 
-def _table(head: list[str], rows: list[list[nodes.Node | str]], widths: list[int]) -> nodes.table:
-    table = nodes.table(classes=["errata"])
-    group = nodes.tgroup(cols=len(head))
-    table += group
-    group += [nodes.colspec(colwidth=w) for w in widths]
-    thead, tbody = nodes.thead(), nodes.tbody()
-    group += thead
-    group += tbody
-
-    def row(cells: list[nodes.Node | str]) -> nodes.row:
-        out = nodes.row()
-        for cell in cells:
-            entry = nodes.entry()
-            entry += nodes.paragraph("", "", cell if isinstance(cell, nodes.Node)
-                                     else nodes.Text(cell))
-            out += entry
-        return out
-
-    thead += row(list(head))
-    for cells in rows:
-        tbody += row(cells)
-    return table
-
-
 def _fill(app: Sphinx, doctree: nodes.document, fromdocname: str) -> None:
     errata = sorted(getattr(app.env, "kexue_errata", []),
                     key=lambda e: (e["post"] == "wmathor", e["post"].zfill(5), e["serial"]))
@@ -169,12 +146,13 @@ def _fill(app: Sphinx, doctree: nodes.document, fromdocname: str) -> None:
         total = nodes.paragraph("", "", nodes.Text(
             f"{len(errata)} errata in {len(by_post)} posts, found on "
             f"{len({e['docname'] for e in errata})} pages."), classes=["errata-total"])
-        kinds = _table(["kind", "errata"], [[k, str(by_kind[k])] for k in KINDS], [4, 1])
-        posts = _table(["post", "errata"],
+        kinds = table(["kind", "errata"], [[k, str(by_kind[k])] for k in KINDS], [4, 1],
+                      "errata")
+        posts = table(["post", "errata"],
                        [[nodes.reference("", post_label(p), refuri=post_url(p)), str(n)]
-                        for p, n in sorted(by_post.items(), key=lambda x: x[0].zfill(5))],
-                       [4, 1])
-        listing = _table(["post", "page", "kind", "erratum"], rows, [2, 3, 2, 6])
+                       for p, n in sorted(by_post.items(), key=lambda x: x[0].zfill(5))],
+                      [4, 1], "errata")
+        listing = table(["post", "page", "kind", "erratum"], rows, [2, 3, 2, 6], "errata")
         section = [total, nodes.rubric("", "By kind"), kinds, nodes.rubric("", "By post"), posts,
                    nodes.rubric("", "Every erratum"), listing]
         node.replace_self(section)

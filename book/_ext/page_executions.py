@@ -300,31 +300,18 @@ def prime_jupyter_cache(pages: Sequence[Path], cache_path: Path = JUPYTER_CACHE)
 
 # --- the Sphinx extension -------------------------------------------------------------------
 
-def _runs_table(app: Any) -> Any:
+def _runs_table() -> Any:
     """A table of every page's stored run: wall and kernel CPU seconds, and kernels at once."""
-    from docutils import nodes
+    from tables import table
 
-    head = ["page", "wall (s)", "kernel CPU (s)", "kernels at once"]
-    table = nodes.table(classes=["page-runs"])
-    group = nodes.tgroup(cols=len(head))
-    table += group
-    group += [nodes.colspec(colwidth=w) for w in (5, 1, 1, 1)]
-    thead, tbody = nodes.thead(), nodes.tbody()
-    group += [thead, tbody]
-
-    def row(cells: list[str]) -> Any:
-        out = nodes.row()
-        for text in cells:
-            out += nodes.entry("", nodes.paragraph(text=text))
-        return out
-
-    thead += row(head)
+    rows = []
     for page in sorted(p for p in BOOK.rglob("*.md") if is_notebook_page(p)):
         run = stored(page)
         if run is not None:
-            tbody += row([run.page, f"{run.wall_seconds:.1f}", f"{run.cpu_seconds:.1f}",
-                          str(run.concurrent)])
-    return table
+            rows.append([run.page, f"{run.wall_seconds:.1f}", f"{run.cpu_seconds:.1f}",
+                         str(run.concurrent)])
+    return table(["page", "wall (s)", "kernel CPU (s)", "kernels at once"], rows, [5, 1, 1, 1],
+                 "page-runs")
 
 
 def _runs_directive() -> Any:
@@ -332,7 +319,7 @@ def _runs_directive() -> Any:
 
     class PageRunsTable(SphinxDirective):
         def run(self) -> list[Any]:
-            return [_runs_table(self.env.app)]
+            return [_runs_table()]
 
     return PageRunsTable
 
