@@ -92,3 +92,17 @@ def test_a_page_that_glues_another_value_on_its_second_run_is_caught(tmp_path: P
     # one thread per kernel, offline, run in the page's folder
     assert first.glued["same"] == "42" and first.glued["threads"] == "1"
     assert first.glued["offline"] == "'1'" and first.glued["cwd"] == repr(str(tmp_path))
+
+
+def test_glue_does_not_pay_for_a_grammar_it_never_uses() -> None:
+    """Every page's first ``glue()`` imports nbformat, hence jsonschema's format checkers;
+    jsonschema 4.25+ would import rfc3987-syntax, which builds its Earley parsers at import
+    (1.4 s a kernel). requirements.txt pins jsonschema below that; this fails if an update
+    brings the parsers back."""
+    import subprocess
+    import sys
+
+    code = ("import sys, myst_nb; myst_nb.glue('x', 1, display=False); "
+            "print('rfc3987_syntax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
