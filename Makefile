@@ -21,7 +21,7 @@ unexport MPLBACKEND
 book: $(STAMP) $(MATHJAX)  ## Build the HTML book into _build/html (strict: warnings are errors).
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 
-test: $(STAMP) $(MATHJAX)  ## Lint and type-check, then every test: package, pages (nbval), strict book build.
+test: $(STAMP) $(MATHJAX)  ## Lint and type-check, then every test: package, pages (run once each, then checked by a second run), strict book build.
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
