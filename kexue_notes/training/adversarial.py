@@ -14,10 +14,9 @@ order, the parameter gradient of an input-gradient penalty (:func:`input_gradien
 
 :class:`EmbeddingFGM` and :class:`EmbeddingPGD` perturb an embedding *matrix* in place and
 restore it from a back-up, in the form of the PyTorch FGM/PGD classes that circulate for NLP;
-:class:`MeanEmbeddingClassifier` is a small model to try them on, and :func:`load_pang_lee`
-reads gensim's labelled movie-review sentences. :func:`train_heads` trains small classifiers on
-fixed features, clean or with FGM or PGD, and :func:`accuracy` / :func:`robust_accuracy` /
-:func:`mean_t_interval` evaluate them.
+:class:`MeanEmbeddingClassifier` is a small model to try them on. :func:`train_heads` trains
+small classifiers on fixed features, clean or with FGM or PGD, and :func:`accuracy` /
+:func:`robust_accuracy` evaluate them.
 
 Inputs ``x`` have shape ``(B, *F)`` (a batch of ``B`` samples); every norm is taken per sample,
 over ``F``. A ``loss_fn`` maps such a batch to the ``(B,)`` per-sample losses.
@@ -26,15 +25,13 @@ over ``F``. A ``loss_fn`` maps such a batch to the ``(B,)`` per-sample losses.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from kexue_notes._validate import as_tensor, check_count, check_fraction, check_positive
+from kexue_notes._validate import as_tensor, check_count, check_positive
 
 __all__ = [  # noqa: RUF022 -- in the order the module reads
     "fgm_perturbation",
@@ -49,7 +46,6 @@ __all__ = [  # noqa: RUF022 -- in the order the module reads
     "EmbeddingFGM",
     "EmbeddingPGD",
     "MeanEmbeddingClassifier",
-    "load_pang_lee",
     "encode_tokens",
     "make_head",
     "cross_entropy_loss_fn",
@@ -57,7 +53,6 @@ __all__ = [  # noqa: RUF022 -- in the order the module reads
     "train_heads",
     "accuracy",
     "robust_accuracy",
-    "mean_t_interval",
 ]
 
 LossFn = Callable[[Tensor], Tensor]
@@ -473,37 +468,6 @@ class MeanEmbeddingClassifier(nn.Module):
         return self.out(self.pool(self.emb(tokens), tokens))
 
 
-def load_pang_lee(path: str | None = None) -> tuple[list[str], np.ndarray]:
-    """The 200 labelled movie-review sentences that gensim ships (Pang and Lee polarity data).
-
-    Each line of ``pang_lee_polarity.cor`` is ``__label__pos`` or ``__label__neg`` and a
-    lower-cased,
-    tokenised sentence; the file is Latin-1, not UTF-8.
-
-    Args:
-        path: the file, or ``None`` for gensim's ``datapath("pang_lee_polarity.cor")``.
-
-    Returns:
-        ``(sentences, labels)``: the sentences as strings and an int array (1 = positive, 0 =
-        negative).
-
-    Used in: :doc:`/book/training/adversarial-training`, section "Training on real text".
-    """
-    if path is None:
-        from gensim.test.utils import datapath
-        path = datapath("pang_lee_polarity.cor")
-    with open(path, encoding="latin-1") as f:
-        lines = [ln.strip() for ln in f if ln.strip()]
-    sentences, labels = [], []
-    for ln in lines:
-        tag, _, text = ln.partition(" ")
-        if tag not in ("__label__pos", "__label__neg"):
-            raise ValueError(f"path {path!r}: a line does not start with a label: {ln[:40]!r}")
-        sentences.append(text.strip())
-        labels.append(int(tag == "__label__pos"))
-    return sentences, np.array(labels, dtype=np.int64)
-
-
 def encode_tokens(sentences: Sequence[str]) -> tuple[Tensor, dict[str, int]]:
     """Whitespace tokens to ids (1, 2, ... in order of first appearance), padded with 0.
 
@@ -708,26 +672,3 @@ def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, alpha
     """
     r = pgd_l2(cross_entropy_loss_fn(model, y), x, eps, alpha, steps)
     return accuracy(model, x + r, y)
-
-
-def mean_t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95
-                    ) -> tuple[float, float]:
-    r"""Mean and half-width of the Student-t interval, :math:`\bar v \pm t_{n-1}\, s/\sqrt n`.
-
-    Args:
-        values: at least two numbers (one per seed).
-        level: the confidence level in (0, 1).
-
-    Returns:
-        ``(mean, half_width)``.
-
-    Used in: :doc:`/book/training/adversarial-training`, section "Training on real text".
-    """
-    from scipy import stats
-
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    if v.size < 2 or not np.all(np.isfinite(v)):
-        raise ValueError(f"values must hold at least two finite numbers, got {v.size}")
-    level = check_fraction(level, "level", closed=False)
-    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return float(v.mean()), half

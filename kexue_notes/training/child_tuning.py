@@ -15,7 +15,7 @@ long-run limit :math:`\beta_2\to1`) and :func:`moved_fraction` (how many coordin
 optimizer moves after a masked gradient). :func:`softmax_regression_fisher` is the closed-form
 diagonal Fisher of softmax regression, against which :func:`fisher_diagonal` is checked.
 :func:`finetune_stacked` fine-tunes several seeds of a small network at once, with any of the
-methods, and :func:`t_interval` turns the per-seed results into a mean and a Student-t interval.
+methods.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ __all__ = [  # noqa: RUF022 -- in the order the page reads
     "softmax_regression_fisher",
     "finetune_stacked",
     "stacked_accuracy",
-    "t_interval",
     "load_digits_arrays",
 ]
 
@@ -590,39 +589,6 @@ def stacked_accuracy(model: nn.Module, params: Mapping[str, Tensor], x: Tensor,
     with torch.no_grad():
         logits = vmap(forward)(dict(params), buffers)
     return (logits.argmax(-1) == y).to(torch.float64).mean(-1)
-
-
-def t_interval(samples: object, level: float = 0.95) -> tuple[float, float]:
-    r"""Mean and half-width of the Student-t confidence interval for the mean of :math:`n` samples.
-
-    .. math::
-
-       \bar x \pm t_{n-1,\,(1+\ell)/2}\,\frac{s}{\sqrt n}, \qquad
-       s^2 = \frac1{n-1}\sum_i (x_i - \bar x)^2 .
-
-    Args:
-        samples: at least two numbers, shape ``(n,)``.
-        level: the confidence level :math:`\ell`, in :math:`(0, 1)`.
-
-    Returns:
-        ``(mean, half_width)``.
-
-    Raises:
-        ValueError: if there are fewer than two samples, they are not finite, or ``level`` is
-            outside :math:`(0, 1)`.
-
-    Used in: :doc:`/book/training/child-tuning`, eq. :eq:`ct-interval`.
-    """
-    from scipy.special import stdtrit
-
-    arr = as_array(samples, "samples", ndim=1)
-    if len(arr) < 2:
-        raise ValueError(f"samples must hold at least 2 values, got {len(arr)}")
-    lev = check_fraction(level, "level", closed=False)
-    half = float(stdtrit(len(arr) - 1, (1 + lev) / 2)) * arr.std(ddof=1) / math.sqrt(len(arr))
-    return float(arr.mean()), half
-
-
 
 
 def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:

@@ -236,20 +236,6 @@ def test_training_and_accuracy_on_a_separable_problem() -> None:
     assert adv.robust_accuracy(head, x[0], y[0], 10.0, alpha=2.0, steps=10) < 1.0
 
 
-def test_mean_t_interval_closed_form() -> None:
-    mean, half = adv.mean_t_interval([1.0, 2.0, 3.0])
-    assert mean == 2.0
-    assert half == pytest.approx(4.30265273 / np.sqrt(3), rel=1e-8)  # t_{0.975, 2} = 4.30265273
-
-
-def test_load_pang_lee() -> None:
-    sentences, labels = adv.load_pang_lee()
-    assert len(sentences) == 200 and labels.sum() == 100
-    assert all(isinstance(s, str) and s for s in sentences)
-
-
-# --- error paths ------------------------------------------------------------------------------
-
 def test_errors() -> None:
     g = torch.ones(2, 3, dtype=F64)
     with pytest.raises(ValueError, match="eps"):
@@ -315,7 +301,7 @@ def test_embedding_errors() -> None:
         adv.encode_tokens(["a", "   "])
 
 
-def test_training_errors(tmp_path) -> None:
+def test_training_errors() -> None:
     x = torch.zeros(1, 4, 3, dtype=F64)
     y = torch.zeros(1, 4, dtype=torch.long)
     kw = dict(eps=0.1, hidden=2, steps=1, lr=1e-2, seeds=[0])
@@ -335,11 +321,4 @@ def test_training_errors(tmp_path) -> None:
         adv.StackedHead(3, 2, 2, [])
     with pytest.raises(ValueError, match="hidden"):
         adv.make_head(3, 0, seed=0)
-    with pytest.raises(ValueError, match="values"):
-        adv.mean_t_interval([1.0])
-    with pytest.raises(ValueError, match="level"):
-        adv.mean_t_interval([1.0, 2.0], level=1.0)
-    bad = tmp_path / "bad.cor"
-    bad.write_text("no label here\n", encoding="latin-1")
-    with pytest.raises(ValueError, match="path"):
-        adv.load_pang_lee(str(bad))
+

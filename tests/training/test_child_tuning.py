@@ -397,22 +397,6 @@ def test_stacked_accuracy() -> None:
 
 # --- intervals and data --------------------------------------------------------------------------
 
-def test_t_interval_against_scipy() -> None:
-    from scipy import stats
-
-    data = np.array([0.3, 0.1, 0.4, 0.15, 0.9, 0.26])
-    mean, half = ct.t_interval(data, 0.9)
-    lo, hi = stats.t.interval(0.9, len(data) - 1, loc=data.mean(), scale=stats.sem(data))
-    assert math.isclose(mean, data.mean(), rel_tol=1e-14)
-    assert math.isclose(mean - half, lo, rel_tol=1e-12)
-    assert math.isclose(mean + half, hi, rel_tol=1e-12)
-    with pytest.raises(ValueError, match="samples must hold"):
-        ct.t_interval([1.0])
-    with pytest.raises(ValueError, match="level"):
-        ct.t_interval([1.0, 2.0], 1.0)
-    with pytest.raises(ValueError, match="samples must"):
-        ct.t_interval([[1.0, 2.0]])
-
 
 def test_load_digits_arrays_matches_sklearn() -> None:
     from sklearn.datasets import load_digits

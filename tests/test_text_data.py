@@ -1,4 +1,4 @@
-"""Tests of kexue_notes.classification.text_data: the offline labelled text sets and MiniLM."""
+"""Tests of kexue_notes.text_data: the offline labelled text sets and MiniLM."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from kexue_notes.classification import text_data as td
+from kexue_notes import text_data as td
 
 
 def test_pang_lee_is_200_balanced_sentences_without_labels() -> None:

@@ -1,0 +1,49 @@
+r"""The interval every trained result on the book's pages is reported with.
+
+A page that trains a model repeats it over :math:`n` seeds and reports the mean of the :math:`n`
+results with the Student-:math:`t` interval for that mean; a paired comparison applies the same
+interval to the per-seed differences. Two results whose difference has an interval containing zero
+are within noise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from kexue_notes._validate import as_array, check_fraction
+
+__all__ = ["mean_t_interval"]
+
+
+def mean_t_interval(values: Any, level: float = 0.95) -> tuple[float, float]:
+    r"""Mean and half-width of the Student-:math:`t` interval for the mean of :math:`n` values.
+
+    .. math::
+
+       \bar v \pm t_{n-1,\,(1+\ell)/2}\,\frac{s}{\sqrt n}, \qquad
+       s^2 = \frac{1}{n-1}\sum_{i=1}^n (v_i - \bar v)^2 .
+
+    Args:
+        values: one number per seed (or per paired difference), at least two, shape ``(n,)``.
+        level: the confidence level :math:`\ell`, in :math:`(0, 1)`.
+
+    Returns:
+        ``(mean, half_width)``.
+
+    Raises:
+        ValueError: if ``values`` is not one-dimensional, holds fewer than two values or a
+            non-finite one, or ``level`` is outside :math:`(0, 1)`.
+
+    Used in: :doc:`/book/training/adversarial-training`, section "Training on real text";
+    :doc:`/book/training/child-tuning`, eq. :eq:`ct-interval`;
+    :doc:`/book/classification/can-alternating-normalization`, section "CAN on real classifiers".
+    """
+    from scipy.special import stdtrit
+
+    v = as_array(values, "values", ndim=1)
+    if v.size < 2:
+        raise ValueError(f"values must hold at least two numbers, got {v.size}")
+    lev = check_fraction(level, "level", closed=False)
+    half = float(stdtrit(v.size - 1, (1 + lev) / 2)) * float(v.std(ddof=1)) / math.sqrt(v.size)
+    return float(v.mean()), half
