@@ -1,4 +1,7 @@
 """Part "Classification" of the book (``book/classification/``): one module per page or theme.
 
-The part's pages are still to be written; their modules will be listed here in reading order.
+In the part's reading order:
+
+- :mod:`kexue_notes.classification.can`: top-k uncertainty, the alternating normalisation of CAN,
+  its one-round closed form and its Sinkhorn fixed point.
 """
