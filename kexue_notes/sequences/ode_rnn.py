@@ -12,7 +12,7 @@ two species,
    \dot x_2 = r_2 x_2 (1 - x_2/N_2) - a_2 x_1 x_2,
 
 with the six parameters ordered as in Su's code, ``(r1, r2, a1, a2, 1/N1, 1/N2)``
-(:data:`PARAM_NAMES`). :func:`competition_field` is the vector field (NumPy or torch),
+(``PARAM_NAMES``). :func:`competition_field` is the vector field (NumPy or torch),
 :func:`lotka_volterra_form` writes it as :math:`x \odot (r - M x)`, :class:`CompetitionEulerRNN` is
 the unrolled Euler RNN with trainable parameters, and :func:`euler_trajectory` the same recurrence
 in plain floats, fast enough for SciPy's least squares. :func:`fit_bptt` (torch's L-BFGS through the
@@ -417,10 +417,11 @@ def fit_least_squares(times: Any, values: Any, h: float, init: Any) -> dict[str,
         init: the starting parameters :math:`p^{(0)}`, shape ``(6,)``, all ``> 0``.
 
     Returns:
-        ``{"params": (6,) array, "rmse": float, "n_evals": int, "residuals": (K-1, 2) array,
-        "jac": (2(K-1), 6) array}``, as for :func:`fit_bptt` (``n_evals`` counts SciPy's
-        residual evaluations); ``jac`` is SciPy's Jacobian of the flattened residuals with respect
-        to :math:`\log p` at the solution (for :func:`gauss_newton_sd`).
+        A dict with the keys ``params`` (shape ``(6,)``), ``rmse``, ``n_evals``, ``residuals``
+        (shape ``(K-1, 2)``) and ``jac`` (shape ``(2(K-1), 6)``), as for :func:`fit_bptt`
+        (``n_evals`` counts SciPy's residual evaluations); ``jac`` is SciPy's Jacobian of the
+        flattened residuals with respect to :math:`\log p` at the solution (for
+        :func:`gauss_newton_sd`).
 
     Raises:
         ValueError: if the data are inconsistent or ``init`` is not positive.

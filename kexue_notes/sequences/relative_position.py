@@ -405,7 +405,7 @@ class ProbeConfig:
 
     @property
     def length(self) -> int:
-        """The length of the model's input: ``n``, plus two with the special tokens."""
+        """Length of the model's input (``n``, plus two with the special tokens)."""
         return self.n + 2 * self.special_tokens
 
 
