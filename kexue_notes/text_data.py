@@ -74,8 +74,9 @@ def load_chinese_reviews(n_per_class: int | None = None, *, seed: int = 0
 
     Returns ``(texts, labels)`` with labels in {0 = negative, 1 = positive}.
 
-    Used in: :doc:`/book/classification/can-alternating-normalization`, section "CAN on real
-    classifiers".
+    Used in: :doc:`/book/classification/class-imbalance-reweight-vs-loss`, section "Experiment: four
+    losses on imbalanced reviews";
+    :doc:`/book/classification/can-alternating-normalization`, section "CAN on real classifiers".
     """
     if n_per_class is not None:
         n_per_class = check_count(n_per_class, "n_per_class")

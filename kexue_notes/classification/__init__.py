@@ -2,6 +2,9 @@
 
 In the part's reading order:
 
+- :mod:`kexue_notes.classification.class_imbalance`: smoothed accuracy and F1, class- and
+  F1-weighted cross-entropy, logit adjustment and territory margins, their population thresholds,
+  and a linear trainer for several seeds at once.
 - :mod:`kexue_notes.classification.can`: top-k uncertainty, the alternating normalisation of CAN,
   its one-round closed form and its Sinkhorn fixed point.
 """
