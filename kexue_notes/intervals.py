@@ -38,6 +38,7 @@ def mean_t_interval(values: Any, level: float = 0.95) -> tuple[float, float]:
     Used in: :doc:`/book/training/adversarial-training`, section "Training on real text";
     :doc:`/book/training/child-tuning`, eq. :eq:`ct-interval`;
     :doc:`/book/sequences/seq2seq-exposure-bias`, section "Experiment: a GRU decoder on real text";
+    :doc:`/book/classification/y-tuning`, section "The experiment";
     :doc:`/book/classification/can-alternating-normalization`, section "CAN on real classifiers".
     """
     from scipy.special import stdtrit

@@ -40,7 +40,8 @@ def load_pang_lee() -> tuple[list[str], np.ndarray]:
 
     Returns ``(texts, labels)``: 200 strings and labels in {0 = negative, 1 = positive}.
 
-    Used in: :doc:`/book/training/adversarial-training`, section "Training on real text".
+    Used in: :doc:`/book/training/adversarial-training`, section "Training on real text";
+    :doc:`/book/classification/y-tuning`, section "The experiment".
     """
     raw = _gensim_data("pang_lee_polarity.cor").read_bytes().decode("cp1252")
     texts: list[str] = []
