@@ -190,11 +190,9 @@ def init_gru_lm(n_models: int, vocab: int, embed: int, hidden: int,
         generator: the source of randomness.
 
     Returns:
-        A dict: ``emb`` ``(M, V, E)``, ``w_ih`` ``(M, E, 3H)``, ``w_hh`` ``(M, H, 3H)``, ``b_ih``
-            and
-        ``b_hh`` ``(M, 1, 3H)``, ``w_out`` ``(M, H, V)``, ``b_out`` ``(M, 1, V)`` (float32, leaves
-            that
-        require gradients).
+        The parameters as a dict, with ``emb`` ``(M, V, E)``, ``w_ih`` ``(M, E, 3H)``, ``w_hh``
+        ``(M, H, 3H)``, ``b_ih`` and ``b_hh`` ``(M, 1, 3H)``, ``w_out`` ``(M, H, V)`` and ``b_out``
+        ``(M, 1, V)`` (float32 leaves that require gradients).
 
     Raises:
         ValueError: if a size is below 1 (``vocab`` below 2).

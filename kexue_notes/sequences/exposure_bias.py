@@ -467,9 +467,9 @@ def brute_force_tables(tables: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor
         tables: a table model, ``B`` models.
 
     Returns:
-        ``(best, best_logp, all_logp)``: the best sequences ``(B, L)``, their log-probabilities
-        ``(B,)``, and the log-probabilities of all sequences ``(B, V**L)`` indexed by their base-V
-            code.
+        The tuple ``(best, best_logp, all_logp)``, with the best sequences ``(B, L)``, their
+        log-probabilities ``(B,)``, and the log-probabilities of all sequences ``(B, V**L)`` indexed
+        by their base-V code.
 
     Raises:
         ValueError: if ``tables`` is malformed.
