@@ -2,13 +2,16 @@
 
 A page is a MyST Markdown notebook under ``book/``. Each of its code cells is one test item,
 ``book/<part>/<page>.md::Cell N``, and one more item, ``book/<part>/<page>.md::Determinism``, checks
-that a second run of the page glues the same values. The pages run two at a time (one kernel per
-core, see ``book/_ext/page_executions.py``); a cell item waits for its page's run and fails with
-the cell's traceback if that cell raised (later cells are then reported as not run). The items run
-in four phases: the pages' cells, the package's tests (while the second runs begin), the strict
-build (``tests/test_book.py``, which renders the stored runs and executes nothing), and the
-determinism checks. A page whose stored run still matches its key (page, package, lock files) and
-was checked by a second run is not run again: its items are skipped, saying so.
+that a second, independent run of the page glues the same values: the run recorded for the page's
+current key in ``book/_ext/recorded_values.json`` if there is one, else a second run made now (whose
+agreement is then recorded). The pages run two at a time (one kernel per core, see
+``book/_ext/page_executions.py``); a cell item waits for its page's run and fails with the cell's
+traceback if that cell raised (later cells are then reported as not run). The items run in four
+phases: the pages' cells; the package's tests, while the strict build (which renders the stored runs
+and executes nothing) runs beside them in its own process, started as soon as the pages' first runs
+are done, and any second runs go on; the checks of the built HTML (``tests/test_book.py``); the
+determinism checks. A page whose stored run still matches its key (page, package, lock files,
+machine) and was checked by a second run is not run again: its items are skipped, saying so.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -68,6 +72,8 @@ class PageRuns:
     def __init__(self, page: Path) -> None:
         self.page = page
         self.reused: px.Run | None = None
+        #: The glued values of the recorded run of the page's current key, if there is one.
+        self.recorded: dict[str, str] | None = None
         self.first: Future[px.Run] | None = None
         self.second: Future[px.Run] | None = None
 
@@ -80,6 +86,8 @@ class PageRuns:
 
 RUNS: dict[Path, PageRuns] = {}
 POOL: px.Pool | None = None
+#: Entries of the record confirmed by a second run in this session, written when it ends.
+NEW_RECORDS: dict[str, dict[str, Any]] = {}
 #: Where a session records its phases and page runs (read by ``make bench``).
 PHASE_LOG = ROOT / "_build" / "test-phases.json"
 
@@ -127,25 +135,35 @@ class PageCellError(Exception):
 
 
 class PageDeterminism(pytest.Item):
-    """A second run of the page, in another kernel, glues exactly the values of the first."""
+    """A second run of the page, in another kernel, glues exactly the values of the first: the
+    recorded run of the same key, or one made in this session."""
 
     def runtest(self) -> None:
         runs = RUNS[self.path]
-        if runs.second is None:
+        if runs.second is None and runs.recorded is None:
             pytest.skip("checked when its stored run was made")
-        first, second = runs.first_run(), runs.second.result()
+        first = runs.first_run()
         if not first.ok:
             pytest.skip("the first run failed (see its cells)")
-        if not second.ok:
-            pytest.fail(f"the second run failed in Cell {second.failed_cell}, the first did not:\n"
-                        f"{second.error}", pytrace=False)
-        differ = px.differences(first, second)
+        if runs.second is not None:
+            second = runs.second.result()
+            if not second.ok:
+                pytest.fail(f"the second run failed in Cell {second.failed_cell}, the first did "
+                            f"not:\n{second.error}", pytrace=False)
+            other, which, there = second.glued, "its second run", "then"
+        else:
+            assert runs.recorded is not None
+            other, there = runs.recorded, "recorded"
+            which = f"the recorded run of the same key ({RECORD_NAME})"
+        differ = px.differences(first.glued, other)
         record_determinism(self.path, not differ)
         if differ:
-            shown = "\n".join(f"  {n}: {first.glued.get(n)!r} then {second.glued.get(n)!r}"
+            shown = "\n".join(f"  {n}: {first.glued.get(n)!r}, {there} {other.get(n)!r}"
                               for n in differ)
-            pytest.fail(f"{len(differ)} glued value(s) changed between two runs:\n{shown}",
-                        pytrace=False)
+            pytest.fail(f"{len(differ)} glued value(s) differ between this run and {which}:\n"
+                        f"{shown}", pytrace=False)
+        if runs.second is not None:
+            NEW_RECORDS[first.page] = {"key": first.key, "glued": first.glued}
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.path.relative_to(ROOT)}::{self.name}"
@@ -160,6 +178,9 @@ def record_determinism(page: Path, same: bool) -> None:
         meta.write_text(json.dumps(px.asdict(run), indent=1, sort_keys=True), encoding="utf-8")
 
 
+RECORD_NAME = px.RECORD.relative_to(ROOT).as_posix()
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.is_relative_to(BOOK) and is_notebook_page(file_path):
         return PageFile.from_parent(parent, path=file_path)
@@ -169,7 +190,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def _phase(item: pytest.Item) -> int:
     """The pages' cells first: their first runs then have the two cores to themselves, so the run
     times the book reports are not inflated by the package tests, which come next (alongside the
-    second runs), then the build, then the determinism checks."""
+    build and any second runs), then the checks of the built book, then the determinism checks."""
     if isinstance(item, PageCell):
         return 0
     if isinstance(item, PageDeterminism):
@@ -179,6 +200,51 @@ def _phase(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_phase)
+    BUILD.wanted = any(_phase(item) == 2 for item in items)
+
+
+# --- the strict build, in its own process beside the package tests ---------------------------
+
+class Build:
+    """``jupyter-book build . -W -n --keep-going --all``, started once the pages' first runs are
+    stored (it renders them and executes nothing it has), so that it shares the cores with the
+    package tests rather than waiting for them. ``--all`` re-reads every page, so no warning hides
+    in a warm build."""
+
+    LOG = ROOT / "_build" / "book-build.log"
+
+    def __init__(self) -> None:
+        self.wanted = False
+        self.process: subprocess.Popen[bytes] | None = None
+        self.began = 0.0
+
+    def start(self) -> None:
+        if self.process is not None:
+            return
+        jupyter_book = Path(sys.executable).parent / "jupyter-book"
+        command = [str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going", "--all"]
+        self.LOG.parent.mkdir(parents=True, exist_ok=True)
+        with self.LOG.open("wb") as log:
+            self.began = time.time()
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=ROOT)
+
+    def result(self) -> tuple[int, str]:
+        """Wait for the build (starting it if need be); its exit status and its log."""
+        self.start()
+        assert self.process is not None
+        code = self.process.wait()
+        PHASES.setdefault("build (its own process)", [self.began, time.time()])
+        return code, self.LOG.read_text(encoding="utf-8", errors="replace")
+
+
+BUILD = Build()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The first item after the pages' cells starts the build: every first run is stored by then."""
+    if BUILD.wanted and _phase(item) >= 1:
+        BUILD.start()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -186,17 +252,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     global POOL
     pages = [p for p in RUNS if any(isinstance(i, PageCell) and i.path == p
                                     for i in session.items)]
+    record = px.read_record()
     firsts, seconds = [], []
     for page in pages:
         stored = px.stored(page)
+        runs = RUNS[page]
+        runs.recorded = px.recorded(page, record)
         if stored is not None and stored.ok and stored.deterministic:
-            RUNS[page].reused = stored
+            runs.reused, runs.recorded = stored, None
         elif stored is not None and stored.ok and stored.deterministic is None:
-            RUNS[page].reused = stored  # made by the build: only the second run is missing
-            seconds.append(page)
+            runs.reused = stored  # made by the build: only the second run is missing
+            if runs.recorded is None:
+                seconds.append(page)
         else:
             firsts.append(page)
-            seconds.append(page)
+            if runs.recorded is None:
+                seconds.append(page)
     if not (firsts or seconds) or session.config.option.collectonly:
         return
     POOL = px.Pool()
@@ -207,7 +278,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 #: Names of the phases of a session, by :func:`_phase`, and when each began and ended.
-PHASE_NAMES = ["page cells", "package tests", "build", "second runs"]
+PHASE_NAMES = ["page cells", "package tests", "book checks", "determinism checks"]
 PHASES: dict[str, list[float]] = {}
 STARTED = time.time()
 
@@ -223,9 +294,15 @@ def pytest_runtest_protocol(item: pytest.Item) -> Any:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop the pool, and write when each phase ran (``make bench`` prints it)."""
+    """Stop the pool and any build, record the runs a second run confirmed (dropping pages that
+    are gone), and write when each phase ran (``make bench`` prints it)."""
     if POOL is not None:
         POOL.shutdown()
+    if BUILD.process is not None and BUILD.process.poll() is None:
+        BUILD.process.kill()
+    if NEW_RECORDS:
+        record = {page: entry for page, entry in px.read_record().items() if page in PAGE_IDS}
+        px.write_record(record | NEW_RECORDS)
     runs = []
     for page_runs in RUNS.values():
         for which, future in (("first", page_runs.first), ("second", page_runs.second)):

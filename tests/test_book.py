@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import PAGE_IDS, PAGES, ROOT, px
+from conftest import BUILD, PAGE_IDS, PAGES, ROOT, px
 
 HTML = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
@@ -30,14 +28,10 @@ BUDGET_SECONDS = 20.0
 def build() -> str:
     if not (ROOT / "_mathjax" / "mathjax" / "tex-chtml.js").is_file():
         pytest.fail("local MathJax is missing: run `make test` (it installs MathJax with npm)")
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    # --all re-reads every page (executions stay cached), so no warning hides in a warm build.
-    command = [str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going", "--all"]
-    run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    log = run.stdout + run.stderr
+    code, log = BUILD.result()  # started by conftest.py as soon as the pages' first runs are done
     problems = [line for line in log.splitlines()
                 if re.search(r"WARNING:|ERROR:|Error", line) and "without encryption" not in line]
-    assert run.returncode == 0, "the strict book build failed:\n" + "\n".join(problems[-40:])
+    assert code == 0, "the strict book build failed:\n" + "\n".join(problems[-40:])
     return log
 
 

@@ -1,5 +1,6 @@
 """The page runner (book/_ext/page_executions.py): the key of a stored run covers every input of a
-page; a raising cell is named; a page that glues a different value on its second run is caught."""
+page and the machine; a raising cell is named; a page that glues a different value on its second
+run is caught, and so is one that differs from its recorded run."""
 
 from __future__ import annotations
 
@@ -69,6 +70,37 @@ def test_the_key_covers_page_package_lock_files_and_bibliography(tree: Path) -> 
     assert px.page_key(tree / "page.md", root=tree) == key
 
 
+def test_the_key_covers_the_machine(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record made where the processor has other instruction-set flags is not used here."""
+    key = px.page_key(tree / "page.md", root=tree)
+    here = px.machine()
+    assert here.count(" | ") == 2 and here.split(" | ")[1], "architecture | flags | C library"
+    monkeypatch.setattr(px, "machine", lambda: here.replace(" | ", " | avx512f ", 1))
+    assert px.page_key(tree / "page.md", root=tree) != key
+
+
+def test_a_record_is_used_only_under_the_key_it_was_made_with(tmp_path: Path) -> None:
+    page = make_page(tmp_path, "x = 1")
+    name = px.page_id(page)
+    glued = {"a": "1", "b": "'text'"}
+    path = tmp_path / "record.json"
+    px.write_record({name: {"key": px.page_key(page), "glued": glued}}, path)
+    record = px.read_record(path)
+    assert px.recorded(page, record) == glued
+    page.write_text(page.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert px.recorded(page, record) is None, "an edited page does not match its old record"
+    assert px.recorded(page, {}) is None and px.read_record(tmp_path / "none.json") == {}
+    # sorted and indented: one changed number is one changed line
+    text = path.read_text(encoding="utf-8")
+    px.write_record({name: {"key": "k", "glued": glued | {"a": "2"}}}, path)
+    changed = set(path.read_text(encoding="utf-8").splitlines()) - set(text.splitlines())
+    assert changed == {'   "a": "2",', '  "key": "k"'}, changed
+
+
+def test_every_recorded_page_exists() -> None:
+    assert set(px.read_record()) <= {px.page_id(p) for p in PAGES}
+
+
 def test_a_raising_cell_is_named(tmp_path: Path) -> None:
     page = make_page(tmp_path, "x = 1", "assert x == 2, 'x is not 2'", "y = 3")
     run, _ = px.execute(page)
@@ -87,8 +119,8 @@ def test_a_page_that_glues_another_value_on_its_second_run_is_caught(tmp_path: P
     first, nb = px.execute(page)
     second, _ = px.execute(page)
     assert first.ok and second.ok and px.glued_values(nb) == first.glued
-    assert px.differences(first, second) == ["pid"]
-    assert px.differences(first, first) == []
+    assert px.differences(first.glued, second.glued) == ["pid"]
+    assert px.differences(first.glued, first.glued) == []
     # one thread per kernel, offline, run in the page's folder
     assert first.glued["same"] == "42" and first.glued["threads"] == "1"
     assert first.glued["offline"] == "'1'" and first.glued["cwd"] == repr(str(tmp_path))

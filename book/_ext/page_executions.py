@@ -7,11 +7,18 @@ stored runs to myst-nb through its jupyter-cache, so the build executes nothing 
 **The key** of a run is a SHA-256 over everything that can change what a page prints: the page's
 source, every file of the ``kexue_notes`` package, the lock files (``requirements.txt``,
 ``constraints.txt``, ``pyproject.toml``), the bibliography (pages read it), this module (it sets
-the kernels' environment) and the Python version. A stored run is used only while its key
-matches; editing any function of the package therefore re-runs every page. The store lives in
-``_build/executions/`` (ignored by git): ``<part>/<page>.ipynb`` (the executed notebook) and
-``<part>/<page>.json`` (the key, the outcome, the wall and CPU seconds of the kernel, the glued
-values, and whether a second run agreed).
+the kernels' environment), the Python version and the machine (:func:`machine`). A stored run is
+used only while its key matches; editing any function of the package therefore re-runs every
+page. The store lives in ``_build/executions/`` (ignored by git): ``<part>/<page>.ipynb`` (the
+executed notebook) and ``<part>/<page>.json`` (the key, the outcome, the wall and CPU seconds of
+the kernel, the glued values, and whether a second run agreed).
+
+**The record** (``book/_ext/recorded_values.json``, tracked in git) holds, for every page, the key
+and the glued values of a run that a second run of the same key confirmed. A page whose key matches
+its record is run once and compared with the record, value by value, instead of being run twice: a
+fresh clone of an unchanged book pays for one run per page and still checks every page against a
+second, independent execution. The key includes the processor's instruction-set flags and the C
+library, so a record made on another kind of machine is not used (the page then runs twice).
 
 **Parallel runs.** :class:`Pool` runs pages in as many kernels at once as the machine has cores,
 each kernel with one thread for BLAS and OpenMP (so two kernels never oversubscribe two cores,
@@ -42,6 +49,8 @@ JUPYTER_CACHE = ROOT / "_build" / ".jupyter_cache"
 #: Inputs of every page besides its own source and the package (added by :func:`page_key`): the
 #: lock files, and the bibliography, which pages read to check what they cite.
 INPUT_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml", "references.bib")
+#: Glued values of confirmed runs, by page id: ``{"key": ..., "glued": {...}}`` (tracked in git).
+RECORD = BOOK / "_ext" / "recorded_values.json"
 #: Seconds a single cell may run, as ``execute.timeout`` in ``_config.yml``.
 CELL_TIMEOUT = 120
 
@@ -76,9 +85,23 @@ def page_id(page: Path) -> str:
         .with_suffix("").as_posix()
 
 
+def machine() -> str:
+    """What a page's round-off can depend on besides its inputs: the architecture, the processor's
+    instruction-set flags (BLAS and torch pick their kernels by them) and the C library."""
+    flags = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = " ".join(sorted(line.split(":", 1)[1].split()))
+                break
+    except OSError:
+        pass
+    return " | ".join([platform.machine(), flags, " ".join(platform.libc_ver())])
+
+
 def page_key(page: Path, root: Path = ROOT) -> str:
-    """SHA-256 of the page source, the package, :data:`INPUT_FILES`, this module and Python's
-    version."""
+    """SHA-256 of the page source, the package, :data:`INPUT_FILES`, this module, Python's
+    version and :func:`machine`."""
     digest = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
@@ -93,6 +116,7 @@ def page_key(page: Path, root: Path = ROOT) -> str:
         add(name, (root / name).read_bytes())
     add("runner", Path(__file__).read_bytes())
     add("python", platform.python_version().encode())
+    add("machine", machine().encode())
     return digest.hexdigest()
 
 
@@ -160,8 +184,11 @@ def execute(page: Path, concurrent: int = 1) -> tuple[Run, Any]:
     # No timing metadata in the cells: jupyter-cache hashes cell metadata, and the build's copy of
     # the page has none.
     # The kernel's own log stays quiet below errors (it warns that it talks over TCP on localhost).
+    # Its outputs are in by the end, so it is stopped at once rather than asked to shut down
+    # (which takes about 0.7 s of idle waiting per page).
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
                             extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                            shutdown_kernel="immediate",
                             resources={"metadata": {"path": str(page.parent)}})
     run.started, start = time.time(), time.perf_counter()
     with client.setup_kernel():
@@ -224,10 +251,27 @@ def stored_notebook(page: Path) -> Any:
     return nbformat.read(_paths(page_id(page))[1], as_version=4)
 
 
-def differences(first: Run, second: Run) -> list[str]:
+def differences(first: dict[str, str], second: dict[str, str]) -> list[str]:
     """The glued names whose values differ between two runs of one page (or appear in one only)."""
-    names = sorted(set(first.glued) | set(second.glued))
-    return [n for n in names if first.glued.get(n) != second.glued.get(n)]
+    return [n for n in sorted(set(first) | set(second)) if first.get(n) != second.get(n)]
+
+
+def read_record(path: Path = RECORD) -> dict[str, Any]:
+    """The record of confirmed runs, ``{page id: {"key": ..., "glued": {...}}}`` (empty if none)."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def recorded(page: Path, record: dict[str, Any]) -> dict[str, str] | None:
+    """The glued values recorded for ``page``, if recorded under the page's current key."""
+    entry = record.get(page_id(page))
+    return entry["glued"] if entry is not None and entry["key"] == page_key(page) else None
+
+
+def write_record(record: dict[str, Any], path: Path = RECORD) -> None:
+    """Write the record sorted and indented, so a change of one number is a one-line diff."""
+    text = json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
 
 
 class Pool:

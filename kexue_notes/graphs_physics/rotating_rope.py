@@ -117,6 +117,16 @@ def _s_eval(s_eval: Any, length: float, n_points: int) -> Array:
     return np.clip(s, 0.0, length)
 
 
+def _ivp_args(omega: Any, g: Any, start: Any, length: Any, s_eval: Any,
+              n_points: int) -> tuple[float, float, float, float, float, Array]:
+    """The checked loads, start point, length and output arclengths of the two IVP routes."""
+    x0, y0 = _point(start, "start")
+    L = check_positive(length, "length")
+    return (check_positive(omega, "omega", allow_zero=True),
+            check_positive(g, "g", allow_zero=True), float(x0), float(y0), L,
+            _s_eval(s_eval, L, n_points))
+
+
 def _troposkien_constants(omega: Any, K: Any, H: Any) -> tuple[float, float, float]:
     """c = ω²/2, and the checks K > H > 0 of a rope under tension that crosses the axis."""
     omega = check_positive(omega, "omega")
@@ -539,13 +549,9 @@ def shape_ivp(omega: float, g: float, start: Any, tension: float, angle: float, 
 
     Used in: :doc:`/book/graphs-physics/rotating-rope`, eq. :eq:`rope-system`.
     """
-    omega = check_positive(omega, "omega", allow_zero=True)
-    g = check_positive(g, "g", allow_zero=True)
-    x0, y0 = _point(start, "start")
+    omega, g, x0, y0, L, s = _ivp_args(omega, g, start, length, s_eval, n_points)
     T0 = check_positive(tension, "tension")
     theta = check_real(angle, "angle")
-    L = check_positive(length, "length")
-    s = _s_eval(s_eval, L, n_points)
     z0 = [x0, y0, T0 * math.cos(theta), T0 * math.sin(theta)]
     sol = solve_ivp(rope_rhs, (0.0, L), z0, method="DOP853", t_eval=s, args=(omega, g),
                     rtol=check_positive(rtol, "rtol"), atol=check_positive(atol, "atol"))
@@ -588,15 +594,11 @@ def shape_ivp_reduced(omega: float, g: float, start: Any, K: float, H: float, si
 
     Used in: :doc:`/book/graphs-physics/rotating-rope`, eq. :eq:`rope-reduced`.
     """
-    omega = check_positive(omega, "omega", allow_zero=True)
-    g = check_positive(g, "g", allow_zero=True)
-    x0, y0 = _point(start, "start")
+    omega, g, x0, y0, L, s = _ivp_args(omega, g, start, length, s_eval, n_points)
     K = check_real(K, "K")
     H = check_real(H, "H")
     if sign not in (1, -1) or isinstance(sign, bool):
         raise ValueError(f"sign must be +1 or -1, got {sign!r}")
-    L = check_positive(length, "length")
-    s = _s_eval(s_eval, L, n_points)
     T0 = K + g * y0 - 0.5 * omega**2 * x0**2
     if abs(H) >= abs(T0):
         raise ValueError(f"H must satisfy |H| < |T| at start (|y'| < 1), got H={H}, T={T0:.6g}")
