@@ -293,6 +293,17 @@ def pytest_runtest_protocol(item: pytest.Item) -> Any:
         span[1] = time.time()
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How each page's determinism was checked, so a slow run says why it ran pages twice."""
+    against = sum(1 for r in RUNS.values() if r.recorded is not None and r.second is None
+                  and (r.first is not None or r.reused is not None))
+    twice = sum(1 for r in RUNS.values() if r.second is not None)
+    if against or twice:
+        terminalreporter.write_line(
+            f"determinism: {against} page(s) compared with their recorded run, {twice} run a "
+            f"second time ({len(NEW_RECORDS)} new record(s) for {RECORD_NAME})")
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Stop the pool and any build, record the runs a second run confirmed (dropping pages that
     are gone), and write when each phase ran (``make bench`` prints it)."""
