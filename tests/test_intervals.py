@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kexue_notes.intervals import mean_t_interval
+from kexue_notes.intervals import mean_t_interval, mean_t_intervals
 
 
 def test_against_scipy_interval() -> None:
@@ -53,3 +53,28 @@ def test_bad_values(bad: object, match: str) -> None:
 def test_bad_level(level: float) -> None:
     with pytest.raises(ValueError, match="level"):
         mean_t_interval([1.0, 2.0], level)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 12), st.floats(0.5, 0.99))
+def test_columns_are_the_one_dimensional_interval(seed: int, n: int, level: float) -> None:
+    """Seeds on axis 0: each column gets scipy's interval, and mean_t_interval's."""
+    from scipy import stats
+
+    x = np.random.default_rng(seed).normal(size=(n, 3, 2))
+    mean, half = mean_t_intervals(x, level)
+    assert mean.shape == half.shape == (3, 2)
+    for k, j in np.ndindex(3, 2):
+        lo, hi = stats.t.interval(level, n - 1, loc=x[:, k, j].mean(), scale=stats.sem(x[:, k, j]))
+        assert math.isclose(mean[k, j] - half[k, j], lo, rel_tol=1e-10, abs_tol=1e-12)
+        assert math.isclose(mean[k, j] + half[k, j], hi, rel_tol=1e-10, abs_tol=1e-12)
+        assert (mean[k, j], half[k, j]) == pytest.approx(mean_t_interval(x[:, k, j], level),
+                                                         rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.ones(1), np.float64(2.0), np.array([1.0, np.nan])])
+def test_columns_bad_values(bad: object) -> None:
+    with pytest.raises(ValueError, match="values"):
+        mean_t_intervals(bad)
+    with pytest.raises(ValueError, match="level"):
+        mean_t_intervals(np.ones((3, 2)), 1.0)

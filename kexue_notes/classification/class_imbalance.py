@@ -17,9 +17,9 @@ accuracy it stands in for, and what the same move gives for F1.
   :math:`\eta(x) = P(y = 1 \mid x)` at its population optimum (:func:`weighted_threshold`,
   :func:`logit_adjusted_threshold`, :func:`margin_threshold`).
 - Linear models trained on several losses at once, on dense or sparse (TF-IDF) features
-  (:func:`linear_logits`, :func:`train_linear_adam`, :func:`fit_linear_lbfgs`), a seeded
-  imbalanced train/test split (:func:`imbalanced_split`) and intervals over seeds
-  (:func:`mean_interval`).
+  (:func:`linear_logits`, :func:`train_linear_adam`, :func:`fit_linear_lbfgs`) and a seeded
+  imbalanced train/test split (:func:`imbalanced_split`); the intervals over seeds are
+  :func:`kexue_notes.intervals.mean_t_intervals`.
 
 Losses and metrics take tensors of shape ``(n, ...)``: ``n`` samples on axis 0, over which they
 reduce, and any number of models scored on the same samples on the trailing axes; labels are always
@@ -39,7 +39,6 @@ from torch import Tensor
 from torch.nn import functional as F  # noqa: N812 -- torch's own idiom
 
 from kexue_notes._validate import (
-    as_array,
     as_tensor,
     check_count,
     check_fraction,
@@ -66,8 +65,7 @@ __all__ = [  # noqa: RUF022 -- in the order the module reads
     "linear_logits",
     "train_linear_adam",
     "fit_linear_lbfgs",
-    "mean_interval",
-]
+    ]
 
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -902,38 +900,3 @@ def fit_linear_lbfgs(x: Any, y: Tensor, loss: LossFn, *, l2: float, max_iter: in
 
     opt.step(closure)
     return w.detach()[:, 0], b.detach()[0]
-
-
-def mean_interval(values: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    r"""Mean over seeds and the half-width of Student's t interval for it.
-
-    .. math::
-
-       \bar x \pm t_{(1 + \ell)/2,\, S - 1}\,\frac{s}{\sqrt S},
-
-    with :math:`s` the sample standard deviation of the :math:`S` values on axis 0 (``ddof=1``)
-    and :math:`\ell` the level. Paired differences (the same seeds for two methods) go in as one
-    array of differences.
-
-    Args:
-        values: shape ``(S, ...)`` with :math:`S \ge 2`.
-        level: :math:`\ell \in (0, 1)`.
-
-    Returns:
-        ``(mean, half_width)``, each of shape ``(...)``.
-
-    Raises:
-        ValueError: if there are fewer than two values, a value is not finite, or ``level`` is not
-            in (0, 1).
-
-    Used in: :doc:`/book/classification/class-imbalance-reweight-vs-loss`.
-    """
-    from scipy.special import stdtrit
-
-    x = as_array(values, "values")
-    if x.ndim == 0 or x.shape[0] < 2:
-        raise ValueError(f"values must hold at least two seeds on axis 0, got shape {x.shape}")
-    lev = check_fraction(level, "level", closed=False)
-    S = x.shape[0]
-    half = stdtrit(S - 1, (1 + lev) / 2) * x.std(axis=0, ddof=1) / math.sqrt(S)
-    return x.mean(axis=0), np.asarray(half)

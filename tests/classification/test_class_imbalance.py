@@ -10,7 +10,7 @@ import scipy.sparse as sps
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import optimize, stats
+from scipy import optimize
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.utils.class_weight import compute_class_weight
@@ -456,25 +456,3 @@ def test_dense_replicates() -> None:
     W, _ = ci.train_linear_adam([X, X], y, lambda Z, yy: ci.weighted_bce(Z, yy, 1.0),
                                 n_models=1, l2=0.1, steps=20, lr=0.1)
     assert_close(W[0], W[1], rtol=0, atol=1e-14)
-
-
-# --- intervals ------------------------------------------------------------------------------------
-
-@settings(max_examples=30, deadline=None)
-@given(st.integers(0, 10_000), st.integers(2, 12), st.floats(0.5, 0.99))
-def test_mean_interval_matches_scipy(seed: int, S: int, level: float) -> None:
-    x = np.random.default_rng(seed).normal(size=(S, 3))
-    mean, half = ci.mean_interval(x, level)
-    for k in range(3):
-        lo, hi = stats.t.interval(level, S - 1, loc=x[:, k].mean(), scale=stats.sem(x[:, k]))
-        assert math.isclose(mean[k] - half[k], lo, rel_tol=1e-10, abs_tol=1e-12)
-        assert math.isclose(mean[k] + half[k], hi, rel_tol=1e-10, abs_tol=1e-12)
-
-
-def test_mean_interval_errors() -> None:
-    with pytest.raises(ValueError, match="values must hold at least two seeds"):
-        ci.mean_interval(np.ones(1))
-    with pytest.raises(ValueError, match=r"level must lie in \(0, 1\)"):
-        ci.mean_interval(np.ones(3), 1.0)
-    with pytest.raises(ValueError, match="values must be finite"):
-        ci.mean_interval(np.array([1.0, np.nan]))

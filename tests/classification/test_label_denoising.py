@@ -194,6 +194,20 @@ def test_binary_fast_path_equals_general_penalty(seed, n, tau):
     assert math.isclose(fast.item(), ld.lld_penalty(p, t, w).item(), rel_tol=1e-11, abs_tol=1e-15)
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 7), st.integers(2, 4), st.sampled_from([None, 0.1]))
+def test_penalty_and_gradient_follow_a_reordering_of_the_texts(seed, n, k, tau):
+    """Omega depends on the pairs, not on the order of the texts; its gradient moves with them."""
+    _, logits, t, w = random_problem(seed, n=n, k=k, tau=tau)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1))
+    tp, wp = t[perm][:, perm], w[perm][:, perm]
+    p = logits.softmax(-1)
+    assert math.isclose(ld.lld_penalty(p[perm], tp, wp).item(), ld.lld_penalty(p, t, w).item(),
+                        rel_tol=1e-12, abs_tol=1e-15)
+    assert_close(ld.lld_penalty_grad(logits[perm], tp, wp), ld.lld_penalty_grad(logits, t, w)[perm],
+                 rtol=1e-12, atol=1e-15)
+
+
 def test_penalty_errors():
     _, logits, t, w = random_problem(0)
     p = logits.softmax(-1)

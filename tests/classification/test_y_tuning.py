@@ -133,6 +133,31 @@ def test_smooth_grad_matches_autograd_and_never_vanishes(seed: int, c: int, gamm
         assert bool((closed.abs() > 0).all())
 
 
+@settings(max_examples=30, deadline=None)
+@given(seeds, classes, st.floats(0.05, 3.0), st.floats(0.1, 10.0))
+def test_scaling_the_scores_divides_the_temperature(seed: int, c: int, tau: float,
+                                                    lam: float) -> None:
+    """With gamma = 0: l_tau(lam * s) = lam * l_{tau / lam}(s), as the Discussion states."""
+    s, y = scores_and_target(seed, c=c, scale=1.0)
+    assert_close(yt.smooth_margin_loss(lam * s, y, 0.0, tau, reduction="none"),
+                 lam * yt.smooth_margin_loss(s, y, 0.0, tau / lam, reduction="none"),
+                 rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seeds, classes, st.floats(0.0, 2.0), st.sampled_from(["max", "sum"]))
+def test_hinge_grad_is_zero_exactly_where_every_margin_is_met(seed: int, c: int, gamma: float,
+                                                              aggregate: str) -> None:
+    s, y = scores_and_target(seed, c=c)
+    other = s.masked_fill(F.one_hot(y, c).bool(), float("-inf")).amax(1)
+    met = s.gather(1, y[:, None]).squeeze(1) - other > gamma        # strict: no example on a kink
+    g = yt.margin_loss_grad(s, y, gamma, aggregate=aggregate)
+    assert bool((g[met] == 0).all())
+    assert bool((g[~met].abs().amax(1) > 0).all())
+    per = yt.margin_loss(s, y, gamma, aggregate=aggregate, reduction="none")
+    assert bool((per[met] == 0).all()) and bool((per[~met] > 0).all())
+
+
 def test_smooth_grad_tends_to_hinge_grad() -> None:
     s, y = scores_and_target(11, c=3)
     hinge = yt.margin_loss_grad(s, y, 1.0)
@@ -276,6 +301,15 @@ def test_num_params_closed_form() -> None:
         assert sum(p.numel() for p in head.parameters()) == 3 * yt.label_head_num_params(f, c, d)
         mha = head.to_multihead_attention(2)
         assert sum(p.numel() for p in mha.parameters()) + c * d == yt.label_head_num_params(f, c, d)
+
+
+def test_num_params_errors() -> None:
+    with pytest.raises(ValueError, match="d_feat must be >= 1"):
+        yt.label_head_num_params(0, 2, 4)
+    with pytest.raises(ValueError, match="n_labels must be >= 2"):
+        yt.label_head_num_params(5, 1, 4)
+    with pytest.raises(TypeError, match="d_label must be an integer"):
+        yt.label_head_num_params(5, 2, 4.0)
 
 
 def test_head_is_deterministic_given_generator() -> None:
