@@ -114,6 +114,24 @@ def as_non_negative(value: Any, name: str) -> torch.Tensor:
     return v
 
 
+def as_labels(y: Any, name: str, n: int, n_classes: int) -> torch.Tensor:
+    """Return ``y`` as an int64 tensor of ``n`` class labels in ``[0, n_classes)``, or raise naming
+    ``name``: a TypeError for a float, complex or bool dtype, a ValueError for another shape than
+    ``(n,)`` or a label out of range."""
+    import torch
+
+    if not isinstance(y, torch.Tensor):
+        y = torch.as_tensor(np.asarray(y))
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if tuple(y.shape) != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {tuple(y.shape)}")
+    if n and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"{name} must hold class labels in [0, {n_classes - 1}], got range "
+                         f"[{int(y.min())}, {int(y.max())}]")
+    return y.to(torch.int64)
+
+
 def check_count(value: Any, name: str, minimum: int = 1) -> int:
     """Return ``value`` as a Python int if it is an integer >= ``minimum``, else raise."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):

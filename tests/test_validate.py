@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from kexue_notes._validate import (
     as_array,
+    as_labels,
     as_non_negative,
     as_tensor,
     check_count,
@@ -135,3 +136,19 @@ def test_book_style_sets_the_shared_palette() -> None:
         colours = [c["color"] for c in mpl.rcParams["axes.prop_cycle"]]
         assert colours == PALETTE
         assert mpl.rcParams["axes.grid"]
+
+
+def test_as_labels() -> None:
+    y = as_labels([0, 2, 1], "y", 3, 3)
+    assert y.dtype == torch.int64 and y.tolist() == [0, 2, 1]
+    assert as_labels(np.array([], dtype=np.int32), "y", 0, 2).shape == (0,)
+    with pytest.raises(TypeError, match="target must hold integer class labels"):
+        as_labels([0.0, 1.0], "target", 2, 2)
+    with pytest.raises(TypeError, match="y must hold integer"):
+        as_labels(torch.tensor([True, False]), "y", 2, 2)
+    with pytest.raises(ValueError, match=r"y must have shape \(3,\)"):
+        as_labels([0, 1], "y", 3, 2)
+    with pytest.raises(ValueError, match=r"y must hold class labels in \[0, 1\], got range \[-1"):
+        as_labels([1, -1], "y", 2, 2)
+    with pytest.raises(ValueError, match=r"got range \[0, 2\]"):
+        as_labels([0, 2], "y", 2, 2)

@@ -39,10 +39,12 @@ from torch import Tensor
 from torch.nn import functional as F  # noqa: N812 -- torch's own idiom
 
 from kexue_notes._validate import (
+    as_labels,
     as_tensor,
     check_count,
     check_fraction,
     check_positive,
+    check_real,
 )
 
 __all__ = [  # noqa: RUF022 -- in the order the module reads
@@ -116,14 +118,6 @@ def _hard(pred: Any) -> Tensor:
 
 def _prior(prior: Any) -> float:
     return check_fraction(prior, "prior", closed=False)
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
 
 
 # --- smoothed and hard metrics --------------------------------------------------------------------
@@ -389,7 +383,7 @@ def logit_adjusted_bce(logits: Tensor, y: Tensor, prior: float, tau: float = 1.0
     """
     z, yy = _pair(_scores(logits, "logits"), y)
     pi = _prior(prior)
-    shift = _real(tau, "tau") * math.log(pi / (1 - pi))
+    shift = check_real(tau, "tau") * math.log(pi / (1 - pi))
     return F.binary_cross_entropy_with_logits(z + shift, yy.expand_as(z),
                                               reduction="none").mean(dim=0)
 
@@ -423,23 +417,11 @@ def logit_adjusted_cross_entropy(logits: Tensor, y: Tensor, prior: Tensor,
     """
     s = as_tensor(logits, "logits", ndim=2)
     n, K = s.shape
-    yi = _class_index(y, n, K)
+    yi = as_labels(y, "y", n, K)
     pi = as_tensor(prior, "prior", shape=(K,), dtype=s.dtype).to(s.dtype)
     if bool((pi <= 0).any()) or abs(float(pi.sum()) - 1) > 1e-6:
         raise ValueError("prior must be positive and sum to 1")
-    return F.cross_entropy(s + _real(tau, "tau") * torch.log(pi), yi)
-
-
-def _class_index(y: Any, n: int, K: int) -> Tensor:
-    if not isinstance(y, Tensor):
-        y = torch.as_tensor(np.asarray(y))
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise TypeError(f"y must be an integer tensor of class indices, got dtype {y.dtype}")
-    if tuple(y.shape) != (n,):
-        raise ValueError(f"y must have shape ({n},), got {tuple(y.shape)}")
-    if bool(((y < 0) | (y >= K)).any()):
-        raise ValueError(f"y must hold class indices in [0, {K - 1}]")
-    return y.long()
+    return F.cross_entropy(s + check_real(tau, "tau") * torch.log(pi), yi)
 
 
 def posthoc_logit_adjustment(logits: Tensor, prior: float, tau: float = 1.0) -> Tensor:
@@ -467,7 +449,7 @@ def posthoc_logit_adjustment(logits: Tensor, prior: float, tau: float = 1.0) -> 
     """
     z = as_tensor(logits, "logits")
     pi = _prior(prior)
-    return z - _real(tau, "tau") * math.log(pi / (1 - pi))
+    return z - check_real(tau, "tau") * math.log(pi / (1 - pi))
 
 
 def territory_margin_cross_entropy(features: Tensor, class_vectors: Tensor, y: Tensor,
@@ -504,7 +486,7 @@ def territory_margin_cross_entropy(features: Tensor, class_vectors: Tensor, y: T
     f = as_tensor(features, "features", ndim=2)
     U = as_tensor(class_vectors, "class_vectors", shape=(None, f.shape[1]), dtype=f.dtype)
     K = U.shape[0]
-    yi = _class_index(y, f.shape[0], K)
+    yi = as_labels(y, "y", f.shape[0], K)
     r = as_tensor(radii, "radii", shape=(K,), dtype=f.dtype).to(f.dtype)
     if bool((r < 0).any()):
         raise ValueError("radii must be >= 0")
@@ -568,7 +550,7 @@ def logit_adjusted_threshold(prior: float, tau: float = 1.0) -> float:
     Used in: :doc:`/book/classification/class-imbalance-reweight-vs-loss`, eq. :eq:`ci-thresholds`.
     """
     pi = _prior(prior)
-    t = _real(tau, "tau")
+    t = check_real(tau, "tau")
     return 1 / (1 + math.exp(-t * math.log(pi / (1 - pi))))
 
 
@@ -599,8 +581,8 @@ def margin_threshold(m_pos: float, m_neg: float) -> float:
 
     Used in: :doc:`/book/classification/class-imbalance-reweight-vs-loss`, eq. :eq:`ci-thresholds`.
     """
-    s1 = 1 / (1 + math.exp(-_real(m_pos, "m_pos")))
-    s0 = 1 / (1 + math.exp(-_real(m_neg, "m_neg")))
+    s1 = 1 / (1 + math.exp(-check_real(m_pos, "m_pos")))
+    s0 = 1 / (1 + math.exp(-check_real(m_neg, "m_neg")))
     return s0 / (s0 + s1)
 
 

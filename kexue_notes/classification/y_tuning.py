@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from kexue_notes._validate import as_tensor, check_count, check_positive
+from kexue_notes._validate import as_labels, as_tensor, check_count, check_positive
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -70,16 +70,7 @@ def _scores_target(scores: Any, target: Any) -> tuple[Tensor, Tensor]:
     n, c = scores.shape
     if c < 2:
         raise ValueError(f"scores must have at least 2 columns (labels), got {c}")
-    if not isinstance(target, Tensor):
-        target = torch.as_tensor(np.asarray(target))
-    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        raise TypeError(f"target must hold integer labels, got dtype {target.dtype}")
-    if tuple(target.shape) != (n,):
-        raise ValueError(f"target must have shape ({n},), got {tuple(target.shape)}")
-    if n and (int(target.min()) < 0 or int(target.max()) >= c):
-        raise ValueError(f"target must hold labels in [0, {c}), got range "
-                         f"[{int(target.min())}, {int(target.max())}]")
-    return scores, target.to(torch.int64)
+    return scores, as_labels(target, "target", n, c)
 
 
 def _choice(value: Any, name: str, options: Sequence[str]) -> str:

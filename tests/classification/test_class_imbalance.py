@@ -201,9 +201,9 @@ def test_logit_adjustment_special_cases_and_posthoc() -> None:
 def test_logit_adjustment_errors() -> None:
     s = torch.zeros(3, 2, dtype=F64)
     prior = torch.tensor([0.5, 0.5])
-    with pytest.raises(TypeError, match="y must be an integer tensor"):
+    with pytest.raises(TypeError, match="y must hold integer class labels"):
         ci.logit_adjusted_cross_entropy(s, torch.zeros(3), prior)
-    with pytest.raises(ValueError, match=r"y must hold class indices in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"y must hold class labels in \[0, 1\]"):
         ci.logit_adjusted_cross_entropy(s, torch.tensor([0, 1, 2]), prior)
     with pytest.raises(ValueError, match=r"y must have shape \(3,\)"):
         ci.logit_adjusted_cross_entropy(s, torch.tensor([0, 1]), prior)
@@ -244,7 +244,7 @@ def test_territory_errors() -> None:
         ci.territory_margin_cross_entropy(f, torch.eye(2), y, torch.tensor([0.1, 0.1]))
     with pytest.raises(ValueError, match="radii must have shape"):
         ci.territory_margin_cross_entropy(f, U, y, torch.tensor([0.1]))
-    with pytest.raises(TypeError, match="y must be an integer tensor"):
+    with pytest.raises(TypeError, match="y must hold integer class labels"):
         ci.territory_margin_cross_entropy(f, U, y.double(), torch.tensor([0.1, 0.1]))
 
 

@@ -176,7 +176,7 @@ def test_loss_errors() -> None:
         yt.margin_loss(s, y.to(F64))
     with pytest.raises(ValueError, match="target must have shape"):
         yt.margin_loss(s, y[:-1])
-    with pytest.raises(ValueError, match="target must hold labels in"):
+    with pytest.raises(ValueError, match="target must hold class labels in"):
         yt.margin_loss(s, y + 10)
     with pytest.raises(ValueError, match="gamma must be"):
         yt.margin_loss(s, y, -1.0)
