@@ -40,8 +40,13 @@ def mean_t_interval(values: Any, level: float = 0.95) -> tuple[float, float]:
     Used in: :doc:`/book/training/adversarial-training`, section "Training on real text";
     :doc:`/book/training/child-tuning`, eq. :eq:`ct-interval`;
     :doc:`/book/sequences/seq2seq-exposure-bias`, section "Experiment: a GRU decoder on real text";
+    :doc:`/book/classification/can-alternating-normalization`, section "CAN on real classifiers";
     :doc:`/book/classification/y-tuning`, section "The experiment";
-    :doc:`/book/classification/can-alternating-normalization`, section "CAN on real classifiers".
+    :doc:`/book/classification/devils-advocate-ensemble`, section "The experiment";
+    :doc:`/book/classification/aeda-punctuation`, section "The experiment";
+    :doc:`/book/classification/selective-text-augmentation`, section "The experiment";
+    :doc:`/book/classification/virtual-data-augmentation`, section "Numerical check";
+    :doc:`/book/classification/mlm-alternatives`, section "The tiny pre-training run".
     """
     mean, half = mean_t_intervals(as_array(values, "values", ndim=1), level)
     return float(mean), float(half)

