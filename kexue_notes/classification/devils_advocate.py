@@ -434,7 +434,8 @@ def run_devils_advocate(x_train: Any, y_train: Any, x_test: Any, n_classes: int,
 
     **Phase 2.** Norm networks 1 and 2 (the authors' ensemble of two) are fine-tuned from their
     phase-1 weights for ``steps2`` steps with a fresh Adam, the DA frozen, in four variants
-    (:data:`PHASE2_VARIANTS`), each member :math:`j` with partner :math:`j'` (the other one):
+    (``PHASE2_VARIANTS``: ``da``, ``ideal``, ``mse``, ``ce``), each member :math:`j` with partner
+    :math:`j'` (the other one):
 
     .. math::
 
@@ -463,11 +464,11 @@ def run_devils_advocate(x_train: Any, y_train: Any, x_test: Any, n_classes: int,
         generator: the ``torch.Generator`` for initialisation and the wrong labels.
 
     Returns:
-        a dict of detached float64 tensors: ``"da_test"`` ``(S, n_t, C)`` and ``"da_train"``
-        ``(S, n, C)``, the DA's logits; ``"norm_test"`` ``(S, n_norm, n_t, C)``, the phase-1 Norm
-        logits; ``"phase2_test"`` ``(S, 4, 2, n_t, C)``, the fine-tuned pair in the order of
-        :data:`PHASE2_VARIANTS`; ``"norm_train"`` ``(S, n_norm, n, C)``, phase-1 Norm logits on the
-        training inputs.
+        Detached float64 logits by name. The DA's on the test and training inputs
+        (``"da_test"``, ``(S, n_t, C)``; ``"da_train"``, ``(S, n, C)``), the phase-1 Norm
+        networks' on the test and training inputs (``"norm_test"``, ``(S, n_norm, n_t, C)``;
+        ``"norm_train"``, ``(S, n_norm, n, C)``), and the fine-tuned pair's on the test inputs
+        (``"phase2_test"``, ``(S, 4, 2, n_t, C)``, variants in the order of ``PHASE2_VARIANTS``).
 
     Raises:
         ValueError, TypeError: for mismatched shapes, labels out of range, NaN, counts below their
