@@ -305,3 +305,21 @@ def test_replacement_errors() -> None:
         eb.random_replace(tokens, mask, gen(), rate=float("nan"))
     with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
         eb.random_replace(tokens, mask, None)
+
+
+def test_margin_bounds_are_exact_far_from_zero() -> None:
+    """Binary case: both bounds are the cross-entropy itself, also at margins beyond +-20, where
+    torch's softplus switches to the identity (an error of e^-20 = 2e-9)."""
+    import mpmath
+
+    x = torch.tensor([[0.0, 20.1787], [0.0, -35.0], [0.0, 3.0], [0.0, -700.0]], dtype=F64)
+    t = torch.zeros(4, dtype=torch.int64)
+    m = eb.target_margin(x, t)
+    with mpmath.workdps(50):  # -log p_t = log(1 + e^-m), to 50 digits
+        exact = torch.tensor([float(mpmath.log1p(mpmath.exp(-mpmath.mpf(v)))) for v in m.tolist()],
+                             dtype=F64)
+    lo, up = eb.cross_entropy_margin_bounds(m, 2)
+    assert_close(lo, exact, rtol=4e-16, atol=0.0)
+    assert_close(up, exact, rtol=4e-16, atol=0.0)
+    # softplus's threshold is what this avoids: 1.7e-9 off at m = -20.18
+    assert abs(float(torch.nn.functional.softplus(-m[0])) - float(exact[0])) > 1e-9
