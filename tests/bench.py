@@ -3,9 +3,10 @@
 ``make bench`` clones the repository's HEAD into a temporary folder and runs there what
 ``make test`` runs, timing each step as a whole process: the install (virtual environment, torch,
 the pinned requirements, the package, MathJax), ruff, mypy and pytest. The pytest session
-writes when each of its phases ran and every page run (``_build/test-phases.json``, see
-``conftest.py``); this script prints them, then one row per page. Only the standard library is
-used, so any Python 3.11 runs it.
+writes when each of its phases ran (the strict build runs in its own process beside the package
+tests, so phases overlap) and every page run (``_build/test-phases.json``, see ``conftest.py``);
+this script prints them, then one row per page (a page compared with its record has no second
+run). Only the standard library is used, so any Python 3.11 runs it.
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ def main() -> None:
                               "_mathjax/mathjax/tex-chtml.js"], clone),
             "ruff": timed([".venv/bin/ruff", "check", "."], clone),
             "mypy": timed([".venv/bin/mypy"], clone),
-            "pytest": timed([".venv/bin/python", "-m", "pytest", "-q", "-p", "no:warnings"],
-                            clone),
+            "pytest": timed([".venv/bin/python", "-m", "pytest", "-q"], clone),
         }
         log = json.loads((clone / "_build" / "test-phases.json").read_text(encoding="utf-8"))
     start = log["started"]
