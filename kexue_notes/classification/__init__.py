@@ -26,4 +26,9 @@ In the part's reading order:
 - :mod:`kexue_notes.classification.mlm_alternatives`: the labels of five token-level alternatives
   to masked-language modelling, their noise rates and entropy floors, head and encoder sizes, and a
   tiny ``nn.TransformerEncoderLayer`` encoder with its pre-training loop.
+
+Shared by the part's experiments:
+
+- :mod:`kexue_notes.classification.splits`: random training subsets stratified by label (a count
+  or a fraction of every class).
 """

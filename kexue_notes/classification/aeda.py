@@ -35,7 +35,6 @@ __all__ = [
     "n_distinct_outputs",
     "output_law",
     "position_rate",
-    "stratified_subsets",
 ]
 
 #: The six marks of the reference code, in its order.
@@ -339,38 +338,3 @@ def output_law(sentence: str, *, punc_ratio: float = 0.3,
                 s = insert_marks(words, ids, mk)
                 law[s] = law.get(s, Fraction(0)) + weight
     return law
-
-
-def stratified_subsets(labels: Any, n_per_class: int, n_splits: int, seed: int
-                       ) -> NDArray[np.bool_]:
-    r"""Small stratified training subsets: ``n_per_class`` of every class, drawn without
-    replacement in each split; the rest of the data is that split's test set.
-
-    Args:
-        labels: integer labels, shape ``(N,)``.
-        n_per_class: training examples per class.
-        n_splits: number of splits.
-        seed: seed of ``numpy.random.default_rng``.
-
-    Returns:
-        Boolean training masks, shape ``(n_splits, N)``.
-
-    Used in: :doc:`/book/classification/aeda-punctuation`, section "The experiment".
-    """
-    y = np.asarray(labels)
-    if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError("labels must be a non-empty 1-D array of integers")
-    k = check_count(n_per_class, "n_per_class")
-    n_splits = check_count(n_splits, "n_splits")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    classes, counts = np.unique(y, return_counts=True)
-    if k >= counts.min():
-        raise ValueError(f"n_per_class must be below the smallest class size {counts.min()}, "
-                         f"got {k}")
-    rng = np.random.default_rng(int(seed))
-    masks = np.zeros((n_splits, y.size), dtype=bool)
-    for s in range(n_splits):
-        for c in classes:
-            masks[s, rng.choice(np.flatnonzero(y == c), size=k, replace=False)] = True
-    return masks

@@ -20,9 +20,10 @@ margins :math:`a_c = \gamma + s_c - s_y` of the other labels :math:`c \ne y`:
   gradient (:func:`smooth_margin_grad`) is never zero.
 
 Also: :class:`LinearProbe` (the baseline), :func:`label_head_num_params`, :func:`train_runs`
-(full-batch gradient descent on several independent runs at once), :func:`stratified_halves`, and
-the frozen MiniLM token states (:func:`load_minilm`, :func:`minilm_token_states`, :func:`mean_pool`,
-:func:`pad_by_length`, :func:`pca_tokens`).
+(full-batch gradient descent on several independent runs at once), and the frozen MiniLM token
+states (:func:`load_minilm`, :func:`minilm_token_states`, :func:`mean_pool`, :func:`pad_by_length`,
+:func:`pca_tokens`). The random halves of the page's experiment come from
+:func:`kexue_notes.classification.splits.stratified_subsets`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ __all__ = [
     "pca_tokens",
     "smooth_margin_grad",
     "smooth_margin_loss",
-    "stratified_halves",
     "tau_for_tolerance",
     "train_runs",
 ]
@@ -560,35 +560,6 @@ def train_runs(model: nn.Module, forward: Callable[[], Tensor], target: Any, tra
     out = {k: torch.stack(v) for k, v in hist.items()}
     out["scores"] = scores.detach()
     return out
-
-
-def stratified_halves(labels: Any, n_splits: int, seed: int) -> NDArray[np.bool_]:
-    r"""Random training halves, stratified by label: in each split, half of every class (rounded
-    down) is drawn without replacement for training, the rest is the test set.
-
-    Args:
-        labels: integer labels, shape ``(N,)``.
-        n_splits: number of splits.
-        seed: seed of ``numpy.random.default_rng``.
-
-    Returns:
-        Boolean training masks, shape ``(n_splits, N)``.
-
-    Used in: :doc:`/book/classification/y-tuning`, section "The experiment".
-    """
-    y = np.asarray(labels)
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError("labels must be a 1-D array of integers")
-    n_splits = check_count(n_splits, "n_splits")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    rng = np.random.default_rng(int(seed))
-    masks = np.zeros((n_splits, y.size), dtype=bool)
-    for k in range(n_splits):
-        for c in np.unique(y):
-            idx = np.flatnonzero(y == c)
-            masks[k, rng.choice(idx, size=idx.size // 2, replace=False)] = True
-    return masks
 
 
 # --- frozen MiniLM token states -------------------------------------------------------------------

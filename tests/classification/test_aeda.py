@@ -110,13 +110,6 @@ def test_augment_corpus_nested_and_sized() -> None:
     assert out == again
 
 
-def test_stratified_subsets() -> None:
-    y = np.array([0] * 10 + [1] * 8)
-    m = ae.stratified_subsets(y, 3, 4, seed=1)
-    assert m.shape == (4, 18)
-    assert (m[:, :10].sum(axis=1) == 3).all() and (m[:, 10:].sum(axis=1) == 3).all()
-
-
 def test_error_paths() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="n_words"):
@@ -161,12 +154,3 @@ def test_error_paths() -> None:
         ae.output_law(None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sentence"):
         ae.output_law(" ".join(["w"] * 11))
-    y = np.array([0, 0, 0, 1, 1, 1])
-    with pytest.raises(ValueError, match="labels"):
-        ae.stratified_subsets(np.array([0.5, 1.0]), 1, 1, 0)
-    with pytest.raises(ValueError, match="n_per_class"):
-        ae.stratified_subsets(y, 3, 1, 0)
-    with pytest.raises(ValueError, match="n_splits"):
-        ae.stratified_subsets(y, 1, 0, 0)
-    with pytest.raises(TypeError, match="seed"):
-        ae.stratified_subsets(y, 1, 1, 0.5)  # type: ignore[arg-type]

@@ -441,21 +441,6 @@ def test_train_runs_errors() -> None:
         yt.train_runs(other, lambda: other(x)[:2], y, mask, ["ce", "ce"], **kw)
 
 
-def test_stratified_halves() -> None:
-    labels = np.array([0] * 10 + [1] * 7)
-    m = yt.stratified_halves(labels, 4, seed=0)
-    assert m.shape == (4, 17) and m.dtype == bool
-    assert (m[:, :10].sum(1) == 5).all() and (m[:, 10:].sum(1) == 3).all()
-    assert (m == yt.stratified_halves(labels, 4, seed=0)).all()
-    assert not (m == yt.stratified_halves(labels, 4, seed=1)).all()
-    with pytest.raises(ValueError, match="labels must be a 1-D array of integers"):
-        yt.stratified_halves(labels.astype(float), 2, seed=0)
-    with pytest.raises(ValueError, match="n_splits must be >= 1"):
-        yt.stratified_halves(labels, 0, seed=0)
-    with pytest.raises(TypeError, match="seed must be an int"):
-        yt.stratified_halves(labels, 2, seed=0.5)
-
-
 # --- token states ---------------------------------------------------------------------------------
 
 def test_pad_by_length_round_trip() -> None:
