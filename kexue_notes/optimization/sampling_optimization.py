@@ -410,7 +410,12 @@ def snis_mean(log_w: Any, values: Any) -> tuple[NDArray[np.float64], NDArray[np.
 
     Used in: :doc:`/book/optimization/sampling-view-of-optimization`, eq. :eq:`snis-update`.
     """
-    w = _normalised_weights(log_w)
+    return _weighted_mean(_normalised_weights(log_w), values)
+
+
+def _weighted_mean(w: NDArray[np.float64],
+                   values: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`snis_mean` from normalised weights ``w`` (computed once by the caller)."""
     f = as_array(values, "values")
     if f.ndim == 0 or f.shape[0] != w.shape[0]:
         raise ValueError(f"values must have shape ({w.shape[0]}, ...), got {f.shape}")
@@ -436,7 +441,11 @@ def effective_sample_size(log_w: Any) -> float:
 
     Used in: :doc:`/book/optimization/sampling-view-of-optimization`.
     """
-    w = _normalised_weights(log_w)
+    return _kish_ess(_normalised_weights(log_w))
+
+
+def _kish_ess(w: NDArray[np.float64]) -> float:
+    """:func:`effective_sample_size` from normalised weights ``w``."""
     return float(1.0 / np.sum(w**2))
 
 
@@ -519,7 +528,7 @@ def mixture_proposal_sample(center: Any, sigma: float, n: int, rng: np.random.Ge
 
 
 class SnisStep(NamedTuple):
-    """One importance-sampled step: the estimate, the candidate steps and their log weights.
+    """One importance-sampled step: the estimate, the candidate steps, their log weights and ESS.
 
     Used in: :doc:`/book/optimization/sampling-view-of-optimization`, eq. :eq:`snis-update`.
     """
@@ -530,6 +539,9 @@ class SnisStep(NamedTuple):
     samples: NDArray[np.float64]
     #: Their unnormalised log weights, shape ``(n,)``.
     log_weights: NDArray[np.float64]
+    #: Kish's effective sample size of the weights, :func:`effective_sample_size` of
+    #: ``log_weights`` (computed from the same normalised weights as ``delta``).
+    ess: float
 
 
 def guided_snis_update(loss: Callable[[NDArray[np.float64]], Any], theta: Any, alpha: float,
@@ -563,7 +575,8 @@ def guided_snis_update(loss: Callable[[NDArray[np.float64]], Any], theta: Any, a
         divide_by_proposal: keep the :math:`1/q(\Delta_i)` factor (the post's estimator).
 
     Returns:
-        A :class:`SnisStep` with the estimate, the candidates and their log weights.
+        A :class:`SnisStep` with the estimate, the candidates, their log weights and their
+        effective sample size.
 
     Raises:
         ValueError: if ``theta`` and ``center`` differ in shape, a hyper-parameter is out of range,
@@ -587,8 +600,9 @@ def guided_snis_update(loss: Callable[[NDArray[np.float64]], Any], theta: Any, a
         log_w = log_w - log_q
     if np.all(log_w == -np.inf):
         raise ValueError("every candidate step has zero weight (loss is +inf at all of them)")
-    step, _ = snis_mean(log_w, delta)
-    return SnisStep(step, delta, log_w)
+    w = _normalised_weights(log_w)                        # once, for the step and its ESS
+    step, _ = _weighted_mean(w, delta)
+    return SnisStep(step, delta, log_w, _kish_ess(w))
 
 
 # --- the example: a linear classifier ---------------------------------------------------------

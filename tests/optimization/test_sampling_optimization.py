@@ -259,6 +259,10 @@ def test_guided_snis_update_without_proposal_density_weights_by_the_loss_only() 
     assert_allclose(with_q.samples, step.samples)      # same draws from the same seed
     log_q = so.mixture_proposal_log_density(step.samples, np.array([1.0, 0.0]), 0.3)
     assert_allclose(with_q.log_weights, step.log_weights - log_q)
+    for s in (step, with_q):                           # the ESS it returns, against Kish's formula
+        assert s.ess == so.effective_sample_size(s.log_weights)
+        v = np.exp(s.log_weights - s.log_weights.max())
+        assert_allclose(s.ess, v.sum() ** 2 / (v**2).sum())
 
 
 # --- the classifier ---------------------------------------------------------------------------
