@@ -228,9 +228,10 @@ def _embed_in(params: dict[str, Tensor], tokens: Tensor) -> Tensor:
 def _cell(params: dict[str, Tensor], gi: Tensor, h: Tensor) -> Tensor:
     H = h.shape[-1]
     gh = torch.baddbmm(params["b_hh"], h, params["w_hh"])
-    rz = torch.sigmoid(gi[..., :2 * H] + gh[..., :2 * H])
-    r, z = rz[..., :H], rz[..., H:]
-    n = torch.tanh(gi[..., 2 * H:] + r * gh[..., 2 * H:])
+    gi_rz, gi_n = gi.split((2 * H, H), -1)  # split, not slicing: one backward node, not two
+    gh_rz, gh_n = gh.split((2 * H, H), -1)
+    r, z = torch.sigmoid(gi_rz + gh_rz).chunk(2, -1)
+    n = torch.tanh(gi_n + r * gh_n)
     return n + z * (h - n)
 
 

@@ -11,15 +11,17 @@ gate :math:`A \odot C` (URPE), dropping the softmax denominator, :math:`\ell_2` 
 (all three in :func:`attention_weights` and :func:`relative_attention`), or boundary tokens
 ([CLS]/[SEP]) whose values differ from :math:`v`.
 
-:class:`ProbeConfig`, :func:`init_probe`, :func:`probe_forward` and :func:`train_probe` build and
-train tiny one- or two-layer models on the probe, with the parameters of several seeds stacked along
-a leading axis so that all seeds train in one pass (each seed's loss depends only on its own slice,
-and Adam is elementwise, so the seeds do not interact).
+:class:`ProbeConfig`, :func:`init_probe`, :func:`probe_forward`, :func:`train_probe` and
+:func:`train_probes` build and train tiny one- or two-layer models on the probe, with the parameters
+of several seeds stacked along a leading axis so that all seeds train in one pass (each seed's loss
+depends only on its own slice, and Adam is elementwise, so the seeds do not interact);
+:func:`train_probes` trains several configurations under one optimiser in the same way.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,6 +42,7 @@ __all__ = [  # noqa: RUF022 -- in the order the module reads
     "init_probe",
     "probe_forward",
     "train_probe",
+    "train_probes",
 ]
 
 Norm = Literal["softmax", "l2", "exp", "relu2"]
@@ -524,7 +527,8 @@ def train_probe(cfg: ProbeConfig, *, seeds: int = 5, steps: int = 300, lr: float
        \mathcal L_s = \frac1n \sum_{i=1}^n \bigl(y_{s,i} - i\bigr)^2 ,
 
     one loss per seed :math:`s` (``torch.nn.functional.mse_loss``); the optimiser
-    (``torch.optim.Adam``, fused) steps on their sum, which leaves the seeds independent.
+    (``torch.optim.Adam``, fused) steps on their sum, which leaves the seeds independent. This is
+    :func:`train_probes` with one model.
 
     Args:
         cfg: the model.
@@ -544,21 +548,64 @@ def train_probe(cfg: ProbeConfig, *, seeds: int = 5, steps: int = 300, lr: float
 
     Used in: :doc:`/book/sequences/relative-position-probe-flaw`, eq. :eq:`rp-model`.
     """
+    return train_probes([cfg], seeds=seeds, steps=steps, lr=lr, seed=seed)[0]
+
+
+def train_probes(cfgs: Sequence[ProbeConfig], *, seeds: int = 5, steps: int = 300,
+                 lr: float = 1e-2, seed: int = 0) -> list[dict[str, Tensor]]:
+    r"""Train several probe models side by side, each exactly as :func:`train_probe` would.
+
+    Every configuration gets its own ``seeds`` models, initialised from ``seed`` as in
+    :func:`train_probe`. One ``torch.optim.Adam`` (fused) holds the parameters of all of them and
+    steps on the sum of all their losses; the models share no parameter, so each gradient is that
+    of its own model's loss, and Adam acts elementwise with the same settings for every tensor:
+    each configuration follows the same trajectory as when trained alone (one backward pass and
+    one optimiser step per iteration instead of one per configuration).
+
+    Args:
+        cfgs: the models, a non-empty sequence of :class:`ProbeConfig`.
+        seeds: the number of models per configuration, an integer :math:`\ge 1`.
+        steps: the number of Adam steps, an integer :math:`\ge 1`.
+        lr: the learning rate, :math:`> 0`.
+        seed: the seed of the initialisation, an integer :math:`\ge 0`.
+
+    Returns:
+        One dict per configuration, in order, as returned by :func:`train_probe`.
+
+    Raises:
+        ValueError: if ``cfgs`` is empty, ``seeds`` or ``steps`` is below one, ``lr`` not positive
+            or ``seed`` negative.
+        TypeError: if an element of ``cfgs`` is not a :class:`ProbeConfig` or a count is not an
+            integer.
+
+    Used in: :doc:`/book/sequences/relative-position-probe-flaw`, eq. :eq:`rp-model`.
+    """
+    cfgs = list(cfgs)
+    if not cfgs:
+        raise ValueError("cfgs must hold at least one ProbeConfig")
     steps = check_count(steps, "steps")
     lr = check_positive(lr, "lr")
     seed = check_count(seed, "seed", minimum=0)
-    params = init_probe(cfg, seeds, torch.Generator().manual_seed(seed))
-    target = probe_targets(cfg.n).expand(params["emb"].shape[0], cfg.n)
-    opt = torch.optim.Adam(params.values(), lr=lr, fused=True)
-    history = []
+    models = [init_probe(cfg, seeds, torch.Generator().manual_seed(seed)) for cfg in cfgs]
+    targets = [probe_targets(cfg.n).expand(p["emb"].shape[0], cfg.n)
+               for cfg, p in zip(cfgs, models, strict=True)]
+    opt = torch.optim.Adam([t for p in models for t in p.values()], lr=lr, fused=True)
+    history: list[list[Tensor]] = [[] for _ in cfgs]
     for _ in range(steps):
-        loss = torch.nn.functional.mse_loss(probe_forward(params, cfg), target,
-                                            reduction="none").mean(-1)
-        history.append(loss.detach())
+        total = None
+        for cfg, params, target, hist in zip(cfgs, models, targets, history, strict=True):
+            loss = torch.nn.functional.mse_loss(probe_forward(params, cfg), target,
+                                                reduction="none").mean(-1)
+            hist.append(loss.detach())
+            total = loss.sum() if total is None else total + loss.sum()
         opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
+        assert total is not None
+        total.backward()
         opt.step()
+    out = []
     with torch.no_grad():
-        pred = probe_forward(params, cfg)
-    history.append(torch.nn.functional.mse_loss(pred, target, reduction="none").mean(-1))
-    return {"loss": torch.stack(history), "pred": pred}
+        for cfg, params, target, hist in zip(cfgs, models, targets, history, strict=True):
+            pred = probe_forward(params, cfg)
+            hist.append(torch.nn.functional.mse_loss(pred, target, reduction="none").mean(-1))
+            out.append({"loss": torch.stack(hist), "pred": pred})
+    return out

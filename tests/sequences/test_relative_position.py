@@ -353,6 +353,22 @@ def test_training_learns_with_absolute_positions() -> None:
                  atol=0)
 
 
+def test_joint_training_follows_each_model_alone() -> None:
+    cfgs = [ProbeConfig(n=5, d=8, hidden=8), ProbeConfig(n=5, d=8, hidden=8, norm="l2", gate=True),
+            ProbeConfig(n=4, d=6, hidden=6, layers=2, special_tokens=True)]
+    joint = rp.train_probes(cfgs, seeds=2, steps=20, lr=1e-2, seed=3)
+    assert len(joint) == 3
+    for cfg, out in zip(cfgs, joint, strict=True):
+        alone = rp.train_probe(cfg, seeds=2, steps=20, lr=1e-2, seed=3)
+        assert torch.equal(out["loss"], alone["loss"]) and torch.equal(out["pred"], alone["pred"])
+    with pytest.raises(ValueError, match="at least one"):
+        rp.train_probes([])
+    with pytest.raises(TypeError, match="ProbeConfig"):
+        rp.train_probes([cfgs[0], "softmax"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="steps"):
+        rp.train_probes(cfgs, steps=0)
+
+
 def test_probe_errors_of_the_models() -> None:
     with pytest.raises(ValueError, match="n must be"):
         ProbeConfig(n=0)
