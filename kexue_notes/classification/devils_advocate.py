@@ -77,6 +77,23 @@ def _ce(z: Tensor, y: Tensor) -> Tensor:
     return per.reshape(y.shape).mean(-1)
 
 
+def _ce_summed_over_draws(z: Tensor, labels: Tensor) -> Tensor:
+    r"""``_ce`` of the logits ``z`` (shape ``(..., n, C)``) against each of the ``K`` label sets
+    ``labels`` (shape ``(K, ..., n)``), summed over the sets; shape ``z.shape[:-2]``.
+
+    One ``F.cross_entropy`` call with the draws' class frequencies as soft targets: for each
+    example, :math:`\sum_k -\log p_{y_k} = K \sum_c (n_c / K)(-\log p_c)`, with :math:`n_c` the
+    number of draws equal to :math:`c`, so the logits are not copied :math:`K` times.
+    """
+    K = labels.shape[0]
+    idx = labels.movedim(0, -1)                                          # (..., n, K)
+    counts = torch.zeros(z.shape, dtype=z.dtype).scatter_add_(
+        -1, idx, torch.ones(idx.shape, dtype=z.dtype))
+    C = z.shape[-1]
+    per = F.cross_entropy(z.reshape(-1, C), (counts / K).reshape(-1, C), reduction="none")
+    return K * per.reshape(z.shape[:-1]).mean(-1)
+
+
 # --- the Devil's Advocate loss --------------------------------------------------------------------
 
 def random_wrong_labels(y: Any, n_classes: int, n_draws: int, *,
@@ -123,7 +140,10 @@ def random_wrong_label_loss(logits: Any, y: Any, *, n_draws: int | None = None,
        -\log \operatorname{softmax}(z_i)_{\tilde y^{(k)}_i},
 
     with :math:`\tilde y` from :func:`random_wrong_labels` and the cross-entropy of
-    ``torch.nn.functional.cross_entropy`` (the authors' notebook, with :math:`K = C-1`).
+    ``torch.nn.functional.cross_entropy`` (the authors' notebook, with :math:`K = C-1`). The
+    :math:`K` terms are taken in one call, with each example's draw frequencies
+    :math:`n_c/K` as soft targets: :math:`\sum_k -\log p_{\tilde y^{(k)}} = K\sum_c
+    (n_c/K)(-\log p_c)`.
 
     Args:
         logits: shape ``(..., n, C)``.
@@ -144,7 +164,7 @@ def random_wrong_label_loss(logits: Any, y: Any, *, n_draws: int | None = None,
     C = z.shape[-1]
     K = C - 1 if n_draws is None else check_count(n_draws, "n_draws", 1)
     wrong = random_wrong_labels(yy, C, K, generator=generator)
-    return _ce(z.unsqueeze(0).expand(K, *z.shape), wrong).sum(0)
+    return _ce_summed_over_draws(z, wrong)
 
 
 def expected_wrong_label_loss(logits: Any, y: Any) -> Tensor:
@@ -499,7 +519,7 @@ def run_devils_advocate(x_train: Any, y_train: Any, x_test: Any, n_classes: int,
     def loss1() -> Tensor:
         z = _mlp(P1, x1).reshape(S, R + 1, n, C)
         wrong = random_wrong_labels(y1[:, 0], C, C - 1, generator=generator)
-        da = _ce(z[:, 0].unsqueeze(0).expand(C - 1, S, n, C), wrong)
+        da = _ce_summed_over_draws(z[:, 0], wrong)
         return da.sum() + _ce(z[:, 1:], y1[:, 1:]).sum()
 
     _adam(P1, loss1, T1, rate)
