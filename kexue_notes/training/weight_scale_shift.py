@@ -572,8 +572,10 @@ def train_mlp_stack(x: Tensor, y: Tensor, weights: Sequence[Tensor], biases: Seq
                 h = torch.relu(h)
         picked = h.gather(-1, targets.expand(n_models, -1).unsqueeze(-1)).squeeze(-1)
         per = torch.logsumexp(h, dim=-1) - picked      # cross-entropy of each sample, (M, N)
-        acc = (h.argmax(-1) == targets).to(dtype).mean(-1)
-        return per.mean(-1), acc
+        return per.mean(-1), h
+
+    def accuracy(logits: Tensor, targets: Tensor) -> Tensor:
+        return (logits.detach().argmax(-1) == targets).to(dtype).mean(-1)
 
     def record(step: int, loss: Tensor, acc: Tensor) -> None:
         hist["step"].append(torch.tensor(step))
@@ -582,14 +584,14 @@ def train_mlp_stack(x: Tensor, y: Tensor, weights: Sequence[Tensor], biases: Seq
         hist["norms"].append(_frobenius([p.detach() for p in params[:n_layers]]))
         if has_test:
             with torch.no_grad():
-                tl, ta = ce(x_test, y_test)  # type: ignore[arg-type]
+                tl, logits_test = ce(x_test, y_test)  # type: ignore[arg-type]
             hist["test_loss"].append(tl)
-            hist["test_acc"].append(ta)
+            hist["test_acc"].append(accuracy(logits_test, y_test))  # type: ignore[arg-type]
 
     for step in range(steps + 1):
-        loss_m, acc_m = ce(x, y)
-        if step % record_every == 0 or step == steps:
-            record(step, loss_m, acc_m.detach())
+        loss_m, logits_m = ce(x, y)
+        if step % record_every == 0 or step == steps:    # accuracy only where it is recorded
+            record(step, loss_m, accuracy(logits_m, y))
         if step == steps:
             break
         norms = torch.stack([torch.linalg.matrix_norm(w) for w in params[:n_layers]], dim=-1)
