@@ -498,19 +498,25 @@ def logistic_grad(w: Tensor, x: Tensor, y: Tensor) -> Tensor:
 
     Used in: :doc:`/book/optimization/flooding`.
     """
-    residual = torch.sigmoid(x @ w.T) - y[:, None]          # (n, R)
-    return residual.T @ x / x.shape[0]
+    return _grads_from_logits(x @ w.T, x, y)
 
 
-def _logistic_losses(w: Tensor, x: Tensor, y: Tensor) -> Tensor:
-    z = x @ w.T                                              # (n, R)
+def _losses_from_logits(z: Tensor, y: Tensor) -> Tensor:
+    """Mean logistic loss of each run from its logits ``z = x @ w.T``, shape ``(n, R)``."""
     return (torch.nn.functional.softplus(z) - y[:, None] * z).mean(dim=0)
+
+
+def _grads_from_logits(z: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """:func:`logistic_grad` from the logits ``z = x @ w.T``, shape ``(n, R)`` (the trainer shares
+    them with the loss)."""
+    return (torch.sigmoid(z) - y[:, None]).T @ x / x.shape[0]
 
 
 def train_logistic_flooded(x: Tensor, y: Tensor, b: Tensor, *, lr: float, epochs: int,
                            batch_size: int, generator: torch.Generator,
                            x_test: Tensor | None = None,
-                           y_test: Tensor | None = None) -> dict[str, Tensor]:
+                           y_test: Tensor | None = None,
+                           history: bool = True) -> dict[str, Tensor]:
     r"""Mini-batch SGD on the flooded logistic loss, one run per flood level, same data order.
 
     Each step on a mini-batch :math:`B` updates every run :math:`r` by
@@ -535,9 +541,13 @@ def train_logistic_flooded(x: Tensor, y: Tensor, b: Tensor, *, lr: float, epochs
         generator: the torch generator for the data order.
         x_test: optional test inputs, shape ``(m, d)``.
         y_test: optional test labels, shape ``(m,)``.
+        history: record after every epoch (the default); ``False`` records only the start and
+            the end (2 rows), for a caller that needs only the final values. The training is the
+            same either way.
 
     Returns:
-        A dict of histories recorded at the start and after every epoch (``epochs + 1`` rows):
+        A dict of histories recorded at the start and after every epoch (``epochs + 1`` rows;
+        2 rows with ``history=False``):
         ``"w"`` of shape ``(epochs + 1, R, d)``; ``"train_loss"`` and ``"grad_norm"`` (full
         training set, unflooded loss and :math:`\lVert\nabla_w L\rVert`), and with test data
         ``"test_loss"`` and ``"test_acc"``, each of shape ``(epochs + 1, R)``.
@@ -545,7 +555,7 @@ def train_logistic_flooded(x: Tensor, y: Tensor, b: Tensor, *, lr: float, epochs
     Raises:
         ValueError: on wrong shapes, labels outside :math:`\{0, 1\}`, negative flood levels,
             a non-positive learning rate, or counts below 1.
-        TypeError: if ``generator`` is not a ``torch.Generator``.
+        TypeError: if ``generator`` is not a ``torch.Generator`` or ``history`` not a bool.
 
     Used in: :doc:`/book/optimization/flooding`, eq. :eq:`flood-loss`.
     """
@@ -562,6 +572,8 @@ def train_logistic_flooded(x: Tensor, y: Tensor, b: Tensor, *, lr: float, epochs
     batch_size = check_count(batch_size, "batch_size")
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    if not isinstance(history, bool):
+        raise TypeError(f"history must be a bool, got {type(history).__name__}")
     test: tuple[Tensor, Tensor] | None = None
     if x_test is not None or y_test is not None:
         xt = as_tensor(x_test, "x_test", shape=(None, d), dtype=x.dtype).to(x.dtype)
@@ -569,26 +581,30 @@ def train_logistic_flooded(x: Tensor, y: Tensor, b: Tensor, *, lr: float, epochs
         test = (xt, yt)
 
     w = torch.zeros(b.shape[0], d, dtype=x.dtype)
-    history: dict[str, list[Tensor]] = {k: [] for k in ("w", "train_loss", "grad_norm",
+    records: dict[str, list[Tensor]] = {k: [] for k in ("w", "train_loss", "grad_norm",
                                                         "test_loss", "test_acc")}
 
     def record() -> None:
-        history["w"].append(w.clone())
-        history["train_loss"].append(_logistic_losses(w, x, y))
-        history["grad_norm"].append(logistic_grad(w, x, y).norm(dim=1))
+        records["w"].append(w.clone())
+        z = x @ w.T                          # the logits, once for the loss and the gradient
+        records["train_loss"].append(_losses_from_logits(z, y))
+        records["grad_norm"].append(_grads_from_logits(z, x, y).norm(dim=1))
         if test is not None:
             xt, yt = test
-            history["test_loss"].append(_logistic_losses(w, xt, yt))
-            correct = ((xt @ w.T > 0).to(x.dtype) == yt[:, None]).to(x.dtype)
-            history["test_acc"].append(correct.mean(dim=0))
+            zt = xt @ w.T
+            records["test_loss"].append(_losses_from_logits(zt, yt))
+            correct = ((zt > 0).to(x.dtype) == yt[:, None]).to(x.dtype)
+            records["test_acc"].append(correct.mean(dim=0))
 
     record()
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             xb, yb = x[idx], y[idx]
-            sign = torch.sign(_logistic_losses(w, xb, yb) - b)
-            w = w - lr * sign[:, None] * logistic_grad(w, xb, yb)
-        record()
-    return {k: torch.stack(v) for k, v in history.items() if v}
+            z = xb @ w.T                     # the logits, once for the loss and the gradient
+            sign = torch.sign(_losses_from_logits(z, yb) - b)
+            w = w - lr * sign[:, None] * _grads_from_logits(z, xb, yb)
+        if history or epoch == epochs:
+            record()
+    return {k: torch.stack(v) for k, v in records.items() if v}

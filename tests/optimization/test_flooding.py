@@ -294,6 +294,12 @@ def test_trainer_runs_are_independent_and_deterministic() -> None:
     assert both["test_acc"].shape == (6, 2)
     gn = fl.logistic_grad(both["w"][-1], x, y).norm(dim=1)
     assert_close(both["grad_norm"][-1], gn, rtol=0, atol=0)
+    # history=False keeps only the start and the end, of the very same training
+    ends = fl.train_logistic_flooded(x, y, torch.tensor([0.0, 0.4]), history=False,
+                                     generator=torch.Generator().manual_seed(1), **kw)
+    assert sorted(ends) == sorted(both)
+    for key, val in ends.items():
+        assert_close(val, both[key][[0, -1]], rtol=0, atol=0)
 
 
 def test_trainer_errors() -> None:
@@ -317,3 +323,5 @@ def test_trainer_errors() -> None:
         fl.train_logistic_flooded(x, y, b, **{**kw, "generator": 0})
     with pytest.raises(ValueError, match="x_test must have shape"):
         fl.train_logistic_flooded(x, y, b, x_test=x[:, :2], y_test=y, **kw)
+    with pytest.raises(TypeError, match="history must be a bool"):
+        fl.train_logistic_flooded(x, y, b, history=1, **kw)
