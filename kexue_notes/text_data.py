@@ -38,9 +38,20 @@ __all__ = ["encode_minilm", "load_chinese_reviews", "load_mini_newsgroup", "load
 
 
 def _gensim_data(name: str) -> Path:
-    from gensim.test.utils import datapath
+    """Where gensim keeps its test file ``name``: the path ``gensim.test.utils.datapath(name)``
+    gives (the tests check it), found without importing gensim, which loads scipy.stats and
+    more (0.5-0.8 s). Also behind :func:`kexue_notes.sequences.char_decoder.lee_background_path`.
 
-    return Path(datapath(name))
+    Raises:
+        FileNotFoundError: if gensim, or the file, is not installed.
+    """
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("gensim is not installed (it ships the English text sets)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "test" / "test_data" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return path
 
 
 def load_pang_lee() -> tuple[list[str], np.ndarray]:

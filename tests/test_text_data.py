@@ -13,6 +13,15 @@ import pytest
 from kexue_notes import text_data as td
 
 
+def test_gensim_data_is_gensims_datapath() -> None:
+    from gensim.test.utils import datapath
+
+    for name in ("pang_lee_polarity.cor", "mini_newsgroup", "lee_background.cor"):
+        assert str(td._gensim_data(name)) == datapath(name)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        td._gensim_data("no_such_file.txt")
+
+
 def test_pang_lee_is_200_balanced_sentences_without_labels() -> None:
     texts, labels = td.load_pang_lee()
     assert len(texts) == 200 and labels.shape == (200,) and labels.dtype == np.int64

@@ -257,7 +257,7 @@ def nearest_neighbours(words: Sequence[str], vectors: Any, k: int) -> dict[str, 
         raise ValueError(f"k must be below the number of words ({len(words)}), got {kk}")
     sims = vecs @ vecs.T
     np.fill_diagonal(sims, -np.inf)
-    top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]           # the k largest, unordered
+    top = np.argpartition(sims, -kk, axis=1)[:, -kk:]              # the k largest, unordered
     order = np.take_along_axis(top, np.argsort(-np.take_along_axis(sims, top, 1), 1), 1)
     return {w: [words[j] for j in row] for w, row in zip(words, order, strict=True)}
 

@@ -251,7 +251,7 @@ def _topk(q: Tensor, k: Any) -> tuple[Tensor, Tensor, Tensor]:
     if k > q.shape[1]:
         raise ValueError(f"k must be at most the vocabulary size {q.shape[1]}, got {k}")
     arr = q.detach().cpu().numpy()
-    part = np.argpartition(-arr, k - 1, axis=1)[:, :k]
+    part = np.argpartition(arr, -k, axis=1)[:, -k:]                 # the k largest, unordered
     vals = np.take_along_axis(arr, part, axis=1)
     order = np.argsort(-vals, axis=1, kind="stable")
     idx = torch.from_numpy(np.take_along_axis(part, order, axis=1).astype(np.int64))

@@ -16,7 +16,6 @@ Token 0 is the end token (also the input padding); letters ``a..z`` are 1..26.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from torch import Tensor
 
 from kexue_notes._validate import check_count, check_fraction, check_positive
 from kexue_notes.sequences.exposure_bias import beam_search, random_replace
+from kexue_notes.text_data import _gensim_data
 
 __all__ = [  # noqa: RUF022 -- in the order the module reads
     "lee_background_path",
@@ -51,21 +51,15 @@ _PARAMS = ("emb", "w_ih", "w_hh", "b_ih", "b_hh", "w_out", "b_out")
 def lee_background_path() -> Path:
     """Where gensim keeps ``lee_background.cor``, found without importing gensim (0.7 s).
 
-    The same path as ``gensim.test.utils.datapath("lee_background.cor")``.
+    The same path as ``gensim.test.utils.datapath("lee_background.cor")`` (the reader that the
+    shared text loaders of :mod:`kexue_notes.text_data` use).
 
     Raises:
         FileNotFoundError: if gensim, or the file, is not installed.
 
     Used in: :doc:`/book/sequences/seq2seq-exposure-bias`.
     """
-    spec = importlib.util.find_spec("gensim")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("gensim is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "test" / "test_data" / \
-        "lee_background.cor"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    return path
+    return _gensim_data("lee_background.cor")
 
 
 def load_lee_words(min_len: int = 4, max_len: int = 8,
