@@ -307,6 +307,12 @@ def linear_gaussian_rate(A: Any, S: Any, sigma_x: Any, prior_mean: Any = None,
     Used in: :doc:`/book/diffusion/vae-information-bottleneck`, eq. :eq:`vib-linear-rate`.
     """
     _, S, _, sigma_z = _moments(A, S, sigma_x)
+    return _rate(S, sigma_z, prior_mean, prior_cov)
+
+
+def _rate(S: NDArray[np.float64], sigma_z: NDArray[np.float64], prior_mean: Any,
+          prior_cov: Any) -> float:
+    """The rate from checked ``S`` and ``sigma_z`` (see :func:`linear_gaussian_rate`)."""
     k = sigma_z.shape[0]
     m, c = _prior(prior_mean, prior_cov, k)
     trace = float(np.trace(np.linalg.solve(c, sigma_z)))
@@ -406,10 +412,7 @@ def linear_vib_loss(A: Any, S: Any, sigma_x: Any, beta: float) -> float:
     if b.ndim != 0:
         raise ValueError(f"beta must be a single positive number, got shape {b.shape}")
     A, S, sigma_x, sigma_z = _moments(A, S, sigma_x)             # checked once for both terms
-    # the rate of linear_gaussian_rate with its default prior N(0, I): C = I and m = 0 add
-    # exact zeros there, so this is the same number
-    rate = 0.5 * (float(np.trace(sigma_z)) - sigma_z.shape[0] - _logdet(S))
-    return _distortion(A, sigma_x, sigma_z) + float(b) * rate
+    return _distortion(A, sigma_x, sigma_z) + float(b) * _rate(S, sigma_z, None, None)
 
 
 # --- samples and the pointwise information ---------------------------------------------------
