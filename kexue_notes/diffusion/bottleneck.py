@@ -67,9 +67,10 @@ def _check_cov(c: Any, name: str, k: int | None = None) -> NDArray[np.float64]:
     if k is not None and c.shape[0] != k:
         raise ValueError(f"{name} must have shape ({k}, {k}), got {c.shape}")
     scale = max(float(np.abs(c).max()), np.finfo(np.float64).tiny)
-    if float(np.abs(c - c.T).max()) > 1e-12 * scale:          # as np.allclose(rtol=0), cheaper
+    asymmetry = float(np.abs(c - c.T).max())
+    if asymmetry > 1e-12 * scale:
         raise ValueError(f"{name} must be symmetric, but it differs from its transpose by "
-                         f"{float(np.abs(c - c.T).max()):.3g}")
+                         f"{asymmetry:.3g}")
     try:
         np.linalg.cholesky(c)
     except np.linalg.LinAlgError as err:

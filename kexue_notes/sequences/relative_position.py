@@ -592,15 +592,13 @@ def train_probes(cfgs: Sequence[ProbeConfig], *, seeds: int = 5, steps: int = 30
     opt = torch.optim.Adam([t for p in models for t in p.values()], lr=lr, fused=True)
     history: list[list[Tensor]] = [[] for _ in cfgs]
     for _ in range(steps):
-        total = None
-        for cfg, params, target, hist in zip(cfgs, models, targets, history, strict=True):
-            loss = torch.nn.functional.mse_loss(probe_forward(params, cfg), target,
-                                                reduction="none").mean(-1)
+        losses = [torch.nn.functional.mse_loss(probe_forward(params, cfg), target,
+                                               reduction="none").mean(-1)
+                  for cfg, params, target in zip(cfgs, models, targets, strict=True)]
+        for hist, loss in zip(history, losses, strict=True):
             hist.append(loss.detach())
-            total = loss.sum() if total is None else total + loss.sum()
         opt.zero_grad(set_to_none=True)
-        assert total is not None
-        total.backward()
+        torch.stack([loss.sum() for loss in losses]).sum().backward()
         opt.step()
     out = []
     with torch.no_grad():
