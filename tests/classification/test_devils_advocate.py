@@ -49,6 +49,18 @@ def test_random_wrong_label_loss_mean_is_the_closed_form() -> None:
     assert abs(float(draws.mean() - da.expected_wrong_label_loss(z, y))) < 4 * se
 
 
+def test_random_wrong_label_loss_is_the_sum_of_the_draws_hard_label_ce() -> None:
+    # the one soft-target call against K hard-label calls on the same draws; with K = 9 draws
+    # over the 4 wrong classes every example repeats a class, so the counts n_c reach 2 and more
+    z, y = logits(4, 64, 5)
+    for K in (1, 4, 9):
+        loss = da.random_wrong_label_loss(z, y, n_draws=K,
+                                          generator=torch.Generator().manual_seed(K))
+        wrong = da.random_wrong_labels(y, 5, K, generator=torch.Generator().manual_seed(K))
+        want = sum(float(F.cross_entropy(z, wrong[k])) for k in range(K))
+        assert_allclose(float(loss), want, rtol=1e-13)
+
+
 def test_random_wrong_label_loss_with_two_classes_is_the_flipped_ce() -> None:
     z, y = logits(2, 16, 2)
     loss = da.random_wrong_label_loss(z, y, generator=torch.Generator().manual_seed(0))
